@@ -1,0 +1,71 @@
+"""Find article files and read them as UTF-8 text, reporting each file that cannot be used."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import BadInputError
+
+MAX_ARTICLE_BYTES = 5_000_000
+
+
+@dataclass
+class RawArticle:
+    """An article file's text and the hash of its bytes."""
+
+    path: Path
+    text: str
+    content_hash: str
+
+
+@dataclass
+class Skipped:
+    """A file that was not ingested, and why."""
+
+    path: Path
+    reason: str
+
+
+def find_article_files(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
+    """Expand folders to their files (sorted); non-.txt files are reported as skipped."""
+    files: list[Path] = []
+    skipped: list[Skipped] = []
+    for p in paths:
+        if not p.exists():
+            raise BadInputError(f"no such file or folder: {p}", "check the path, or run `rag ingest` for seeds/")
+        candidates = sorted(x for x in p.rglob("*") if x.is_file() or x.is_symlink()) if p.is_dir() else [p]
+        for f in candidates:
+            if f.name.startswith("."):
+                continue
+            if f.is_symlink() and not f.exists():
+                skipped.append(Skipped(f, "broken link: the file it points to does not exist"))
+                continue
+            if f.suffix.lower() != ".txt":
+                skipped.append(Skipped(f, f"not a .txt article (suffix {f.suffix or 'none'!r})"))
+            else:
+                files.append(f.resolve())
+    return files, skipped
+
+
+def read_article(path: Path) -> RawArticle:
+    """Read one article; raises BadInputError with the precise reason when it cannot be used."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise BadInputError(f"{path}: cannot read file ({e.strerror or e})") from e
+    if len(data) > MAX_ARTICLE_BYTES:
+        raise BadInputError(f"{path}: {len(data):,} bytes is larger than the {MAX_ARTICLE_BYTES:,}-byte limit")
+    if b"\x00" in data:
+        raise BadInputError(f"{path}: binary content (NUL bytes), not a text article")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise BadInputError(
+            f"{path}: not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})",
+            "re-save the file as UTF-8",
+        ) from e
+    if not text.strip():
+        raise BadInputError(f"{path}: empty file")
+    return RawArticle(path=path, text=text, content_hash=hashlib.sha256(data).hexdigest())
