@@ -1,0 +1,172 @@
+"""The index on disk: documents, chunks, FAISS vectors and BM25, written atomically as generations."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterator
+
+import faiss
+import numpy as np
+
+from rag.clean import CLEANING_VERSION
+from rag.errors import IndexError_
+from rag.lexical import LexicalIndex
+from rag.settings import Settings
+from rag.types import Chunk, Document
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+
+
+def fingerprint(settings: Settings, dim: int) -> dict[str, Any]:
+    """What an index's vectors and chunks depend on; a mismatch means the index must be rebuilt."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "cleaning_version": CLEANING_VERSION,
+        "embedder": settings.embedder,
+        "passage_prefix": settings.passage_prefix,
+        "dim": dim,
+        "chunk_chars": settings.chunk_chars,
+        "chunk_overlap_sentences": settings.chunk_overlap_sentences,
+    }
+
+
+class Index:
+    """A loaded index generation: documents by id, chunks by position, vectors and BM25 aligned with chunks."""
+
+    def __init__(
+        self, docs: dict[str, Document], chunks: list[Chunk], vectors: faiss.Index, lexical: LexicalIndex,
+        meta: dict[str, Any], path: Path | None = None,
+    ) -> None:
+        self.docs = docs
+        self.chunks = chunks
+        self.vectors = vectors
+        self.lexical = lexical
+        self.meta = meta
+        self.path = path
+
+    @classmethod
+    def build(
+        cls, docs: list[Document], chunks: list[Chunk], vectors: np.ndarray, meta: dict[str, Any]
+    ) -> Index:
+        """Assemble an in-memory index from parts (vectors row i belongs to chunks[i])."""
+        flat = faiss.IndexFlatIP(meta["fingerprint"]["dim"])
+        if len(vectors):
+            flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        lexical = LexicalIndex.build([c.text for c in chunks])
+        return cls({d.article_id: d for d in docs}, chunks, flat, lexical, meta)
+
+    def all_vectors(self) -> np.ndarray:
+        """Every chunk vector, in chunk order."""
+        n = self.vectors.ntotal
+        return self.vectors.reconstruct_n(0, n) if n else np.zeros((0, self.meta["fingerprint"]["dim"]), dtype=np.float32)
+
+    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The k nearest chunks by cosine similarity: (position, score)."""
+        if not self.vectors.ntotal:
+            return []
+        scores, ids = self.vectors.search(query_vector.reshape(1, -1).astype(np.float32), min(k, self.vectors.ntotal))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def check_compatible(self, settings: Settings) -> None:
+        """Raise with instructions when the index was built with another embedder or chunking."""
+        want = fingerprint(settings, self.meta["fingerprint"]["dim"])
+        have = self.meta["fingerprint"]
+        diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+        if diff:
+            detail = "; ".join(f"{k}: index has {a!r}, settings say {b!r}" for k, (a, b) in diff.items())
+            raise IndexError_(
+                f"the index at {self.path} was built with other settings ({detail})",
+                "run `rag ingest --rebuild` to rebuild it with the current settings, or restore the old settings",
+            )
+
+    def save(self, index_dir: Path) -> Path:
+        """Write this index as a new generation and switch CURRENT to it atomically; old generations go."""
+        index_dir.mkdir(parents=True, exist_ok=True)
+        name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"
+        tmp = index_dir / f".tmp-{name}"
+        tmp.mkdir()
+        _write_json(tmp / "documents.json", [asdict(d) for d in self.docs.values()])
+        _write_json(tmp / "chunks.json", [asdict(c) for c in self.chunks])
+        faiss.write_index(self.vectors, str(tmp / "vectors.faiss"))
+        self.lexical.save(tmp)
+        _write_json(tmp / "manifest.json", self.meta)  # written last: its presence marks a complete generation
+        _fsync_tree(tmp)
+        os.rename(tmp, index_dir / name)
+        pointer = index_dir / f".{CURRENT}.tmp"
+        pointer.write_text(name + "\n")
+        _fsync_file(pointer)
+        os.replace(pointer, index_dir / CURRENT)
+        _fsync_dir(index_dir)
+        for old in index_dir.iterdir():
+            if old.name != name and (old.name.startswith("gen-") or old.name.startswith(".tmp-gen-")):
+                shutil.rmtree(old, ignore_errors=True)
+        self.path = index_dir / name
+        return self.path
+
+    @classmethod
+    def load(cls, index_dir: Path) -> Index:
+        """Load the CURRENT generation; clear errors when it is missing or damaged."""
+        pointer = index_dir / CURRENT
+        if not pointer.is_file():
+            raise IndexError_(f"no index at {index_dir}", "build it with `rag ingest` (default articles: seeds/)")
+        gen = index_dir / pointer.read_text().strip()
+        try:
+            meta = json.loads((gen / "manifest.json").read_text())
+            docs = [Document(**d) for d in json.loads((gen / "documents.json").read_text())]
+            chunks = [Chunk(**c) for c in json.loads((gen / "chunks.json").read_text())]
+            vectors = faiss.read_index(str(gen / "vectors.faiss"))
+            lexical = LexicalIndex.load(gen, len(chunks))
+        except Exception as e:  # missing file, bad JSON, unreadable FAISS file
+            raise IndexError_(
+                f"the index at {gen} is damaged or incomplete ({type(e).__name__}: {e})",
+                "rebuild it with `rag ingest --rebuild`",
+            ) from e
+        if vectors.ntotal != len(chunks) or meta.get("fingerprint", {}).get("format_version") != FORMAT_VERSION:
+            raise IndexError_(f"the index at {gen} is inconsistent or from another version",
+                              "rebuild it with `rag ingest --rebuild`")
+        return cls({d.article_id: d for d in docs}, chunks, vectors, lexical, meta, gen)
+
+
+@contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock so two ingests (CLI and UI upload) never interleave."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in folder.rglob("*"):
+        if p.is_file():
+            _fsync_file(p)
+    for p in [*[d for d in folder.rglob("*") if d.is_dir()], folder]:
+        _fsync_dir(p)
