@@ -1,0 +1,1 @@
+"""The Gradio chat page (`rag ui`): a thin front end over rag.pipeline.Assistant."""
