@@ -1,0 +1,55 @@
+"""Citation checking by code: valid markers kept and resolved, invalid ones removed, refusals recognised."""
+
+from __future__ import annotations
+
+from rag.citations import check_citations, says_not_found
+from rag.language import REFUSAL
+from rag.types import Passage
+
+
+def passage(n: int, article: str, text: str) -> Passage:
+    return Passage(article_id=article, title=f"T{n}", url=f"https://x/{n}", date="2025-01-0%d" % n, site="x",
+                   source_file=f"/a/{article}.txt", start=100, end=100 + len(text), text=text, chunk_ids=[f"{article}#0"], n=n)
+
+
+P = [
+    passage(1, "a", "Menteri Laos adalah Boviengkham Vongdara. Ia berkunjung ke Hanoi."),
+    passage(2, "b", "Konvensi Hanoi ditandatangani pada Oktober 2025. Banyak negara hadir."),
+]
+
+
+def test_valid_markers_resolve_in_first_use_order_with_supporting_sentence() -> None:
+    c = check_citations("Konvensi ditandatangani Oktober 2025 [2]. Menterinya Boviengkham Vongdara [1].", P)
+    assert [x.n for x in c.citations] == [2, 1]
+    assert c.citations[0].article_id == "b" and c.citations[0].url == "https://x/2"
+    assert c.citations[0].support == "Konvensi Hanoi ditandatangani pada Oktober 2025."
+    assert c.citations[1].support == "Menteri Laos adalah Boviengkham Vongdara."
+    assert c.citations[1].start == 100 and not c.uncited and not c.invalid_markers
+
+
+def test_invalid_markers_are_removed_and_lists_split() -> None:
+    c = check_citations("Jawaban [1, 2] dan klaim lain [7][0] serta [Passage 2].", P)
+    assert c.text == "Jawaban [1][2] dan klaim lain serta [2]."
+    assert c.invalid_markers == [7, 0]
+    assert [x.n for x in c.citations] == [1, 2]
+
+
+def test_answer_without_valid_citation_is_flagged() -> None:
+    c = check_citations("Vietnam memenangkan Piala Dunia [9].", P)
+    assert c.uncited and c.citations == [] and c.text == "Vietnam memenangkan Piala Dunia."
+
+
+def test_not_found_replies_are_recognised() -> None:
+    assert says_not_found(REFUSAL["id"], REFUSAL["id"])
+    assert says_not_found("Informasi tersebut tidak ditemukan dalam bagian yang diberikan.", REFUSAL["id"])
+    assert says_not_found("The passages do not contain this information.", REFUSAL["en"])
+    assert not says_not_found("Menteri Laos adalah Boviengkham Vongdara [1].", REFUSAL["id"])
+
+
+def test_numbers_not_in_any_source_are_reported() -> None:
+    from rag.citations import unsupported_numbers
+
+    sources = ["Kerja sama selama 15 tahun dengan 1.000 staf; naik 10 peringkat pada 2025.", "Berapa anggarannya?"]
+    assert unsupported_numbers("Anggarannya $1.3 billion [2].", sources) == ["1.3"]
+    assert unsupported_numbers("Lebih dari 15 tahun dan 1,000 staf [1]; naik 10 [1] pada 2025.", sources) == []
+    assert unsupported_numbers("Tanpa angka [1].", sources) == []
