@@ -115,8 +115,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
     """List the indexed articles."""
     from rag.store import Index
 
-    index = Index.load(_settings(args).index_dir)
-    rows = [d.meta() for d in index.docs.values()]
+    rows = Index.load(_settings(args).index_dir).article_list()
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
     for d in [] if args.json else rows:

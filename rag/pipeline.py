@@ -142,8 +142,7 @@ class Assistant:
 
     def articles(self) -> list[dict[str, Any]]:
         """Metadata of every indexed article, newest first."""
-        docs = [d.meta() for d in self.index.docs.values()]
-        return sorted(docs, key=lambda d: (d["date"] or "", d["article_id"]), reverse=True)
+        return self.index.article_list()
 
     def model_names(self) -> dict[str, str]:
         """Names of the configured generator and embedder."""

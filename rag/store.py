@@ -63,6 +63,11 @@ class Index:
         lexical = LexicalIndex.build([c.text for c in chunks])
         return cls({d.article_id: d for d in docs}, chunks, flat, lexical, meta)
 
+    def article_list(self) -> list[dict[str, Any]]:
+        """Metadata of every indexed article, newest first (what `rag articles` and the page list)."""
+        docs = [d.meta() for d in self.docs.values()]
+        return sorted(docs, key=lambda d: (d["date"] or "", d["article_id"]), reverse=True)
+
     def all_vectors(self) -> np.ndarray:
         """Every chunk vector, in chunk order."""
         n = self.vectors.ntotal
