@@ -162,7 +162,7 @@ def synthetic_index(n_chunks: int, words: list[str], probs: np.ndarray, dim: int
                     chunk_words: int = 100, chunks_per_doc: int = 10) -> Any:
     """An in-memory rag.store.Index of n_chunks random unit vectors and texts sampled from the seed vocabulary."""
     from rag.store import Index
-    from rag.types import Chunk, Document
+    from rag.types import Chunk, Document, Sentence
 
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((n_chunks, dim), dtype=np.float32)
@@ -186,7 +186,8 @@ def synthetic_index(n_chunks: int, words: list[str], probs: np.ndarray, dim: int
                              date=None, date_source=None, site=None, text=text, content_hash=aid))
         chunks += [Chunk(f"{aid}#{j}", aid, a, b, text[a:b]) for j, (a, b) in enumerate(spans)]
     meta = {"fingerprint": {"dim": dim}, "articles": len(docs), "chunks": len(chunks)}
-    return Index.build(docs, chunks, vectors, meta), vectors
+    sentences = [Sentence(c.article_id, c.start, c.end) for c in chunks]  # each synthetic chunk is one sentence
+    return Index.build(docs, chunks, vectors, meta, sentences, vectors), vectors
 
 
 # ---------------------------------------------------------------- benchmarks

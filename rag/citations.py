@@ -9,10 +9,12 @@ from rag.chunk import split_sentences
 from rag.lexical import analyze
 from rag.types import Citation, Passage
 
-_MARKER = re.compile(r"\[\s*(?:(?:passage|bagian|sumber|source)\s*)?(\d+(?:\s*[,;]\s*\d+)*)\s*\]", re.I)
+MARKER = re.compile(r"\[\s*(?:(?:passage|bagian|sumber|source)\s*)?(\d+(?:\s*[,;]\s*\d+)*)\s*\]", re.I)
 _REFUSAL_PATTERNS = re.compile(
     r"tidak (ditemukan|terdapat|disebutkan|dijelaskan|ada informasi)|tidak memuat|informasi .{0,30}tidak (ada|tersedia)"
-    r"|not (found|mentioned|stated|provided|contain)|do(es)? not (contain|mention|provide|say)|no information",
+    r"|tidak (ada|terdapat|disebutkan) (di|dalam) konteks|bukan berdasarkan konteks"
+    r"|not (found|mentioned|stated|provided|contain)|do(es)? not (contain|mention|provide|say)|no information"
+    r"|not (in|within|based (in|on)) the (provided |given )?context",
     re.I,
 )
 
@@ -60,7 +62,7 @@ def check_citations(answer: str, passages: list[Passage]) -> CheckedAnswer:
                 invalid.append(n)
         return "".join(f"[{n}]" for n in kept)
 
-    text = _MARKER.sub(replace, answer)
+    text = MARKER.sub(replace, answer)
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     for a, b in split_sentences(text) or [(0, len(text))]:
         sentence = text[a:b]
@@ -88,7 +90,7 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 def _canonical_numbers(text: str) -> set[str]:
     """Numbers in text, written one way: '1.000.000' -> '1000000', '1,3' -> '1.3'."""
     out = set()
-    for raw in _NUMBER.findall(_MARKER.sub(" ", text)):
+    for raw in _NUMBER.findall(MARKER.sub(" ", text)):
         if re.fullmatch(r"\d{1,3}([.,]\d{3})+", raw):  # thousands separators
             out.add(re.sub(r"[.,]", "", raw))
         else:

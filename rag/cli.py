@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
+from rag.language import UNCITED_NOTE
 from rag.settings import Settings, load_settings
 
 
@@ -74,11 +75,13 @@ def _ask_one(assistant: Any, question: str, as_json: bool) -> int:
         return 0
     if streamed:
         print()
-    if not streamed or result.refused or result.invalid_markers or result.uncited:
+    if not streamed or result.refused or result.answer != result.raw_answer:
         # What was streamed is the model's raw text; show the verified answer when it differs.
         if streamed:
             print("\n--- verified answer ---")
         print(result.answer)
+    if result.uncited:
+        print(f"\n{UNCITED_NOTE.get(result.language, UNCITED_NOTE['en'])}")
     if result.invalid_markers:
         print(f"(removed markers that point to no passage: {result.invalid_markers})", file=sys.stderr)
     _print_sources(result)
@@ -179,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=None, help="report folder (default: eval/results)")
     s.add_argument("--json", action="store_true", help="print per-question results as JSON lines")
     s.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    s.add_argument("--baseline", choices=["naive"], default=None,
+                   help="also run PrivateGPT 0.6's default recipe on the same models; table side by side")
+    s.add_argument("--ablation", action="store_true",
+                   help="every technique on and off (evidence, attribution, gate) plus the baseline, one table")
     s.set_defaults(func=cmd_eval)
     return p
 

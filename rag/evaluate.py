@@ -47,6 +47,7 @@ class Question:
     gold_articles: list[str] = field(default_factory=list)
     key_facts: list[str] = field(default_factory=list)
     gold_passage: str = ""
+    near_topic: bool = False  # unanswerable, yet about the articles' people and events
 
 
 _STR_FIELDS = ("id", "question", "language", "type", "reference_answer", "gold_passage")
@@ -63,8 +64,9 @@ def parse_question(obj: Any, where: str) -> Question:
     for name in ("id", "question", "answerable"):
         if name not in obj:
             raise BadInputError(f"{where}: missing required field {name!r}")
-    if not isinstance(obj["answerable"], bool):
-        raise BadInputError(f"{where}: 'answerable' must be true or false")
+    for name in ("answerable", "near_topic"):
+        if name in obj and not isinstance(obj[name], bool):
+            raise BadInputError(f"{where}: {name!r} must be true or false")
     for name in _STR_FIELDS:
         if name in obj and not isinstance(obj[name], str):
             raise BadInputError(f"{where}: {name!r} must be a string")
@@ -355,8 +357,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "refusal_rate_unanswerable": mean(refused_unans),
             "n_answerable": len(refused_ans),
             "false_refusal_rate_answerable": mean(refused_ans),
-            "weak_evidence_refusals": sum(1 for r in ok if (r.get("refusal_reason") or "").startswith("weak evidence")),
-            "model_refusals": sum(1 for r in ok if (r.get("refusal_reason") or "").startswith("the model")),
+            "weak_evidence_refusals": sum(1 for r in ok if r.get("refusal_reason") == "weak_evidence"),
+            "model_refusals": sum(1 for r in ok if r.get("refusal_reason") in (
+                "model_likely_refuses", "model_said_not_found", "invented_figure", "empty_answer")),
         },
         "speed": speed,
         "by_type": by("type"),
@@ -657,6 +660,8 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
             raise BadInputError(f"--limit must be at least 1, not {args.limit}")
         questions = questions[: args.limit]
     top_k = args.top_k or settings.top_k
+    if args.ablation or args.baseline:
+        return _run_comparison(args, settings, questions, out)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     t0 = time.perf_counter()
 
@@ -697,4 +702,17 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
     write_report(out, summary, rows, charts)
     print(screen_summary(summary, out), file=sys.stderr if args.json else sys.stdout, flush=True)
+    return 0
+
+
+def _run_comparison(args: argparse.Namespace, settings: Settings, questions: list[Question], out: Path) -> int:
+    """`rag eval --ablation` (every technique on and off, plus the baseline) or `--baseline naive` (default vs it)."""
+    from rag import ablation
+
+    chosen = ablation.variants(settings)
+    if not args.ablation:
+        chosen = [chosen[0], chosen[-1]]  # the baseline and the configured default
+    result = ablation.run(settings, questions, chosen, out, progress=not args.json)
+    print(ablation.render(result), flush=True)
+    print(f"table: {out / 'ablation.md'}", file=sys.stderr)
     return 0

@@ -6,7 +6,10 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Iterator
+
+import numpy as np
 
 from rag.errors import ModelError
 from rag.models import resolve_gguf
@@ -33,6 +36,26 @@ def _without_extra_buffers() -> Iterator[None]:
         yield
     finally:
         ll.llama_model_default_params = original
+
+
+@dataclass
+class FirstTokenProbe:
+    """Reads the model's probability of starting with given tokens at the first generated position (no extra cost)."""
+
+    token_ids: list[int]
+    p: float | None = None
+    top: list[tuple[int, float]] = field(default_factory=list)
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """llama.cpp logits processor: record once, change nothing."""
+        if self.p is None:
+            z = scores.astype(np.float64) - float(np.max(scores))
+            probs = np.exp(z)
+            probs /= probs.sum()
+            self.p = float(probs[self.token_ids].sum()) if self.token_ids else 0.0
+            best = np.argsort(-probs)[:5]
+            self.top = [(int(i), float(probs[i])) for i in best]
+        return scores
 
 
 class Generator:
@@ -63,12 +86,23 @@ class Generator:
         """Approximate prompt size in tokens (message contents plus template overhead)."""
         return sum(self.count_tokens(m["content"]) + 4 for m in messages)
 
-    def stream(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> Iterator[str]:
-        """Yield the answer piece by piece as the model writes it."""
+    def first_tokens(self, texts: list[str]) -> list[int]:
+        """The first token of each text (how the model would start writing it)."""
+        ids = {self.llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)[0] for t in texts if t}
+        return sorted(ids)
+
+    def stream(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
+        probe: FirstTokenProbe | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer piece by piece as the model writes it (a probe reads the first token's distribution)."""
+        from llama_cpp import LogitsProcessorList
+
         with self.lock:
             chunks = self.llm.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=0.9,
                 repeat_penalty=1.1, stream=True, seed=0,
+                logits_processor=LogitsProcessorList([probe]) if probe else None,
             )
             for chunk in chunks:
                 piece = chunk["choices"][0]["delta"].get("content")

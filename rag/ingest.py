@@ -6,17 +6,18 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rag.articles import Skipped, find_article_files, read_article
-from rag.chunk import chunk_document
+from rag.chunk import chunk_document, split_sentences
 from rag.clean import clean_article
 from rag.embed import get_embedder
 from rag.errors import BadInputError, IndexError_
 from rag.settings import Settings
 from rag.store import Index, fingerprint, write_lock
-from rag.types import Chunk, Document
+from rag.types import Chunk, Document, Sentence
 
 
 @dataclass
@@ -32,6 +33,7 @@ class IngestReport:
     articles: int = 0
     chunks: int = 0
     embedded_chunks: int = 0
+    sentences: int = 0
     seconds: float = 0.0
     wrote_index: bool = False
 
@@ -79,9 +81,12 @@ def ingest(paths: list[Path], settings: Settings, rebuild: bool = False, progres
         old_docs = dict(old.docs) if old else {}
         by_source = {d.source_file: d for d in old_docs.values()}
         old_chunks: dict[str, list[tuple[Chunk, int]]] = {}
+        old_sentences: dict[str, list[tuple[Sentence, int]]] = {}
         if old:
             for pos, c in enumerate(old.chunks):
                 old_chunks.setdefault(c.article_id, []).append((c, pos))
+            for pos, x in enumerate(old.sentences):
+                old_sentences.setdefault(x.article_id, []).append((x, pos))
         taken = set(old_docs)
 
         keep: dict[str, Document] = {}
@@ -127,36 +132,55 @@ def ingest(paths: list[Path], settings: Settings, rebuild: bool = False, progres
             return report
 
         new_chunks = [c for d in fresh for c in chunk_document(d, settings.chunk_chars, settings.chunk_overlap_sentences)]
+        new_sentences = [Sentence(d.article_id, a, b) for d in fresh for a, b in split_sentences(d.text)]
         embedder = get_embedder(settings) if new_chunks or not old else None
         dim = embedder.dim if embedder else old.meta["fingerprint"]["dim"]  # type: ignore[union-attr]
         new_vectors = embedder.embed_passages([c.text for c in new_chunks], progress) if embedder else None
+        fresh_text = {d.article_id: d.text for d in fresh}
+        new_sentence_vectors = (
+            embedder.embed_passages([fresh_text[x.article_id][x.start : x.end] for x in new_sentences], progress)
+            if embedder else None
+        )
         old_vectors = old.all_vectors() if old else None
 
         docs = sorted([*keep.values(), *fresh], key=lambda d: d.article_id)
-        fresh_by_id: dict[str, list[int]] = {}
-        for i, c in enumerate(new_chunks):
-            fresh_by_id.setdefault(c.article_id, []).append(i)
-        chunks: list[Chunk] = []
-        rows: list[np.ndarray] = []
-        for d in docs:
-            if d.article_id in fresh_by_id:
-                for i in fresh_by_id[d.article_id]:
-                    chunks.append(new_chunks[i])
-                    rows.append(new_vectors[i])  # type: ignore[index]
-            else:
-                for c, pos in old_chunks.get(d.article_id, []):
-                    chunks.append(c)
-                    rows.append(old_vectors[pos])  # type: ignore[index]
-        vectors = np.vstack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
+        chunks, vectors = _assemble(docs, new_chunks, new_vectors, old_chunks, old_vectors, dim)
+        sentences, sentence_vectors = _assemble(
+            docs, new_sentences, new_sentence_vectors, old_sentences, old.sentence_vectors if old else None, dim
+        )
         meta = {
             "fingerprint": fingerprint(settings, dim),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "articles": len(docs),
             "chunks": len(chunks),
+            "sentences": len(sentences),
         }
-        index = Index.build(docs, chunks, vectors, meta)
+        index = Index.build(docs, chunks, vectors, meta, sentences, sentence_vectors)
         index.save(settings.index_dir)
         report.wrote_index = True
         report.articles, report.chunks, report.embedded_chunks = len(docs), len(chunks), len(new_chunks)
+        report.sentences = len(sentences)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _assemble(
+    docs: list[Document], new: list, new_vectors: np.ndarray | None,
+    old: dict[str, list[tuple[Any, int]]], old_vectors: np.ndarray | None, dim: int,
+) -> tuple[list, np.ndarray]:
+    """Units (chunks or sentences) and their vectors in document order: fresh ones for re-read articles, else kept."""
+    fresh_by_id: dict[str, list[int]] = {}
+    for i, unit in enumerate(new):
+        fresh_by_id.setdefault(unit.article_id, []).append(i)
+    units: list = []
+    rows: list[np.ndarray] = []
+    for d in docs:
+        if d.article_id in fresh_by_id:
+            for i in fresh_by_id[d.article_id]:
+                units.append(new[i])
+                rows.append(new_vectors[i])  # type: ignore[index]
+        else:
+            for unit, pos in old.get(d.article_id, []):
+                units.append(unit)
+                rows.append(old_vectors[pos])  # type: ignore[index]
+    return units, (np.vstack(rows) if rows else np.zeros((0, dim), dtype=np.float32))

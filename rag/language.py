@@ -21,6 +21,11 @@ REFUSAL = {
     "id": "Maaf, informasi tersebut tidak ditemukan dalam artikel yang tersedia.",
     "en": "Sorry, that information is not found in the available articles.",
 }
+# The reply to a question in any other language: short, in both supported languages.
+UNSUPPORTED_REPLY = (
+    "I can answer questions in English or Indonesian only; please ask again in one of them. / "
+    "Saya hanya dapat menjawab pertanyaan dalam bahasa Inggris atau bahasa Indonesia; silakan bertanya lagi."
+)
 UNCITED_NOTE = {
     "id": "Catatan: jawaban ini tidak menyertakan kutipan yang valid; periksa sumbernya sendiri.",
     "en": "Note: this answer has no valid citation; check the sources yourself.",

@@ -8,19 +8,22 @@ import shutil
 import threading
 import time
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Union
 
 from rag.articles import read_article
-from rag.citations import check_citations, says_not_found, unsupported_numbers
+from rag.attribution import AttributionParams, attribute, split_claims
+from rag.citations import CheckedAnswer, check_citations, says_not_found, unsupported_numbers
 from rag.clean import clean_article
 from rag.embed import get_embedder
 from rag.errors import BadInputError
 from rag.followup import needs_rewrite, rewrite_question
-from rag.generate import get_generator
+from rag.evidence import EvidenceParams, select_evidence
+from rag.generate import FirstTokenProbe, get_generator
 from rag.ingest import IngestReport, ingest
-from rag.language import REFUSAL, SUPPORTED, UNCITED_NOTE, detect_language
+from rag.language import REFUSAL, SUPPORTED, UNSUPPORTED_REPLY, detect_language
+from rag.policy import Decision, Policy, Reason, Signals, decide
 from rag.prompt import build_messages
 from rag.retrieve import Retrieval, retrieve
 from rag.settings import Settings, get_settings
@@ -40,12 +43,15 @@ class AskResult:
     timings: dict[str, float | None]
     model: dict[str, str]
     language: str
-    refusal_reason: str | None = None
-    uncited: bool = False
+    refusal_reason: Reason | None = None
+    uncited: bool = False  # answered, but no verified citation (the shells add a note)
     invalid_markers: list[int] = field(default_factory=list)
     standalone_question: str | None = None
     prompt_tokens: int = 0
     generated_tokens: int = 0
+    raw_answer: str = ""  # what the model wrote, before verification
+    signals: dict[str, Any] = field(default_factory=dict)  # what the policy decided on
+    attribution: dict[str, int] = field(default_factory=dict)  # markers confirmed/moved/added/dropped
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -159,63 +165,117 @@ class Assistant:
         q = validate_question(question, self.settings)
         return retrieve(self.index, get_embedder(self.settings), q, self.settings, top_k)
 
+    @property
+    def policy(self) -> Policy:
+        """The answer policy from the settings."""
+        st = self.settings
+        return Policy(gate=st.gate, p_refuse_max=st.gate_p_refuse, p_refuse_soft=st.gate_p_refuse_soft,
+                      evidence_soft=st.gate_evidence_soft)
+
+    def evidence(self, found: Retrieval, question: str) -> list[Passage]:
+        """What the model reads: the selected sentences (default) or the top fused chunks."""
+        if self.settings.evidence == "chunks" or found.query_vector is None:
+            return found.passages
+        st = self.settings
+        params = EvidenceParams(max_chars=st.evidence_max_chars, max_key=st.evidence_max_key, margin=st.evidence_margin,
+                                lexical_weight=st.evidence_lexical_weight, neighbours=st.evidence_neighbours)
+        return select_evidence(self.index, question, found.query_vector, found.ranked, params)
+
+    def verify(
+        self, raw: str, passages: list[Passage], signals: Signals, language: str, question: str,
+        attribution: bool | None = None, policy: Policy | None = None,
+    ) -> tuple[CheckedAnswer, Decision, dict[str, int]]:
+        """After generation: markers checked (or re-attributed by code), then the policy decides."""
+        stats: dict[str, int] = {}
+        if attribution if attribution is not None else self.settings.attribution:
+            claims = split_claims(raw)
+            vectors = get_embedder(self.settings).embed_passages([c.text for c in claims]) if claims else None
+            params = AttributionParams(threshold=self.settings.attribution_threshold,
+                                       token_weight=self.settings.attribution_token_weight)
+            checked, counts = attribute(raw, passages, self.index, vectors, params) if claims else (
+                check_citations(raw, passages), {})
+            stats = dict(counts)
+        else:
+            checked = check_citations(raw, passages)
+        signals = replace(
+            signals, answer_empty=not raw, said_not_found=bool(raw) and says_not_found(raw, REFUSAL[language]),
+            invented_figures=tuple(unsupported_numbers(checked.text, [p.text for p in passages] + [question])),
+            cited=bool(checked.citations),
+        )
+        return checked, decide(signals, policy or self.policy), stats
+
     def ask_stream(
         self, question: str, top_k: int | None = None, max_tokens: int | None = None,
-        history: list[tuple[str, str]] | None = None,
+        history: list[tuple[str, str]] | None = None, gate: bool | None = None,
     ) -> Iterator[Event]:
-        """Answer a question as events: Retrieved, then Token pieces, then Done with the verified result."""
+        """Answer a question as events: Retrieved, then Token pieces, then Done with the verified result.
+
+        gate=False generates even when the first token says the model will refuse (evaluation records both)."""
         t0 = time.perf_counter()
         q = validate_question(question, self.settings)
         language = detect_language(q)
+        timings: dict[str, float | None] = {"retrieval": None, "first_token": None, "total": None}
+        base = dict(question=q, model=self.model_names(), language=language)
+        policy = self.policy if gate is None else replace(self.policy, gate=gate)
         if language not in SUPPORTED:
-            raise BadInputError(
-                f"the question seems to be in a language other than Indonesian or English (detected: {language}). "
-                "Pertanyaan hanya didukung dalam bahasa Indonesia atau Inggris.",
-                "ask in Indonesian or English",
-            )
+            decision = decide(Signals(language_supported=False), policy)
+            yield Retrieved([], None, refused=True)
+            timings["total"] = round(time.perf_counter() - t0, 4)
+            yield Done(AskResult(answer=UNSUPPORTED_REPLY, refused=True, citations=[], passages=[], timings=timings,
+                                 refusal_reason=decision.reason, **base))
+            return
         index = self.index
         standalone = None
         if history and needs_rewrite(q, history):
             standalone = rewrite_question(get_generator(self.settings), q, history, language)
         search_q = standalone or q
         found = retrieve(index, get_embedder(self.settings), search_q, self.settings, top_k)
-        timings: dict[str, float | None] = {"retrieval": round(found.seconds, 4), "first_token": None, "total": None}
-        base = dict(question=q, model=self.model_names(), language=language, standalone_question=standalone)
-        yield Retrieved(found.passages, standalone, refused=found.weak)
+        passages = self.evidence(found, search_q)
+        timings["retrieval"] = round(time.perf_counter() - t0, 4)
+        signals = Signals(weak_evidence=found.weak or not passages,
+                          evidence_score=max((p.scores.get("evidence", 0.0) for p in passages), default=None))
+        base.update(standalone_question=standalone, passages=passages)
+        decision = decide(signals, policy)
+        yield Retrieved(passages, standalone, refused=not decision.answer)
 
-        if found.weak:
+        def refusal(reason: Reason | None) -> Done:
             timings["total"] = round(time.perf_counter() - t0, 4)
-            yield Done(AskResult(answer=REFUSAL[language], refused=True, citations=[], passages=found.passages,
-                                 timings=timings, refusal_reason="weak evidence: no passage matches the question well",
-                                 **base))
-            return
+            return Done(AskResult(answer=REFUSAL[language], refused=True, citations=[], timings=timings,
+                                  refusal_reason=reason, signals=asdict(signals), **base))
 
+        if not decision.answer:
+            yield refusal(decision.reason)
+            return
         generator = get_generator(self.settings)
-        messages = build_messages(search_q, found.passages, language)
+        messages = build_messages(search_q, passages, language)
+        probe = FirstTokenProbe(generator.first_tokens([REFUSAL[language], REFUSAL["en"], REFUSAL["id"]]))
         pieces: list[str] = []
-        for piece in generator.stream(messages, max_tokens or self.settings.max_tokens, self.settings.temperature):
+        stream = generator.stream(messages, max_tokens or self.settings.max_tokens, self.settings.temperature, probe)
+        for piece in stream:
             if timings["first_token"] is None:
                 timings["first_token"] = round(time.perf_counter() - t0, 4)
+                signals = replace(signals, p_refuse=probe.p)
+                decision = decide(signals, policy)
+                if not decision.answer:  # the model is about to refuse: stop now, nothing was shown
+                    stream.close()
+                    yield refusal(decision.reason)
+                    return
             pieces.append(piece)
             yield Token(piece)
+        if probe.p is not None:
+            signals = replace(signals, p_refuse=probe.p)
         raw = "".join(pieces).strip()
         timings["total"] = round(time.perf_counter() - t0, 4)
-        checked = check_citations(raw, found.passages)
+        checked, decision, stats = self.verify(raw, passages, signals, language, search_q, policy=policy)
         result = AskResult(
-            answer=checked.text, refused=False, citations=checked.citations, passages=found.passages, timings=timings,
-            invalid_markers=checked.invalid_markers, uncited=checked.uncited,
-            prompt_tokens=generator.prompt_tokens(messages), generated_tokens=generator.count_tokens(raw), **base,
+            answer=checked.text, refused=False, citations=checked.citations, timings=timings,
+            invalid_markers=checked.invalid_markers, uncited=decision.uncited, raw_answer=raw,
+            prompt_tokens=generator.prompt_tokens(messages), generated_tokens=generator.count_tokens(raw),
+            signals=asdict(signals), attribution=stats, **base,
         )
-        invented = unsupported_numbers(checked.text, [p.text for p in found.passages] + [search_q, q])
-        if not raw or says_not_found(raw, REFUSAL[language]):
+        if not decision.answer:
             result.answer, result.refused, result.citations, result.uncited = REFUSAL[language], True, [], False
-            result.refusal_reason = "the model found no answer in the passages"
-        elif invented:
-            result.answer, result.refused, result.citations, result.uncited = REFUSAL[language], True, [], False
-            result.refusal_reason = f"the model's answer had figures found in no article ({', '.join(invented)})"
-        elif checked.uncited:
-            result.refusal_reason = None
-            result.answer = f"{checked.text}\n\n{UNCITED_NOTE[language]}"
+            result.refusal_reason = decision.reason
         yield Done(result)
 
     def ask(self, question: str, **kwargs: Any) -> AskResult:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from rag.embed import Embedder
 from rag.lexical import term_coverage
@@ -21,6 +23,8 @@ class Retrieval:
     best_coverage: float
     weak: bool
     seconds: float
+    ranked: list[tuple[int, float]] = field(default_factory=list)  # fused chunk positions, best first
+    query_vector: np.ndarray | None = None
 
 
 def rrf(rankings: list[list[int]], weights: list[float], k: int) -> list[tuple[int, float]]:
@@ -63,6 +67,7 @@ def merge_passages(
         )
     for n, p in enumerate(passages, start=1):
         p.n = n
+        p.sentence_ids = index.sentences_in(p.article_id, p.start, p.end)
     return passages
 
 
@@ -70,7 +75,8 @@ def retrieve(index: Index, embedder: Embedder, query: str, settings: Settings, t
     """Find the passages for a query and judge whether the evidence is strong enough to answer."""
     t0 = time.perf_counter()
     top_k = top_k or settings.top_k
-    dense = index.dense_search(embedder.embed_query(query), settings.candidates) if settings.fusion != "lexical" else []
+    qv = embedder.embed_query(query)
+    dense = index.dense_search(qv, settings.candidates) if settings.fusion != "lexical" else []
     lexical = index.lexical.search(query, settings.candidates) if settings.fusion != "dense" else []
     signals: dict[int, dict] = {}
     for pos, s in dense:
@@ -88,4 +94,4 @@ def retrieve(index: Index, embedder: Embedder, query: str, settings: Settings, t
     best_dense = max((s for _, s in dense), default=0.0)
     best_coverage = max((term_coverage(query, index.chunks[p].text) for p, _ in lexical[:5]), default=0.0)
     weak = best_dense < settings.min_dense_score and best_coverage < settings.min_lexical_coverage
-    return Retrieval(passages, best_dense, best_coverage, weak or not passages, time.perf_counter() - t0)
+    return Retrieval(passages, best_dense, best_coverage, weak or not passages, time.perf_counter() - t0, ranked, qv)

@@ -59,6 +59,26 @@ class Settings(BaseSettings):
     min_dense_score: float = 0.805
     min_lexical_coverage: float = 0.5
 
+    # Evidence given to the model: "sentences" (the best sentences and their neighbours, ~300 tokens)
+    # or "chunks" (the top_k fused chunks whole, as before). Tuned on eval/dev.
+    evidence: Literal["sentences", "chunks"] = "sentences"
+    evidence_max_chars: int = Field(800, ge=200, le=8000, description="budget for all evidence sentences")
+    evidence_max_key: int = Field(4, ge=1, le=20, description="key sentences at most")
+    evidence_margin: float = Field(0.06, ge=0, le=1, description="key sentences score within this of the best")
+    evidence_lexical_weight: float = Field(0.15, ge=0, le=1)
+    evidence_neighbours: int = Field(1, ge=0, le=3, description="sentences either side of a key sentence")
+
+    # Attribution: code checks, moves or drops the model's [n] markers by sentence similarity
+    attribution: bool = True
+    attribution_threshold: float = Field(0.45, ge=0, le=1)
+    attribution_token_weight: float = Field(0.5, ge=0, le=1)
+
+    # Answerability gate: the model's probability of starting its refusal sentence (first token)
+    gate: bool = True
+    gate_p_refuse: float = Field(0.35, ge=0, le=1, description="refuse at or above this probability")
+    gate_p_refuse_soft: float = Field(0.15, ge=0, le=1, description="... or this one when evidence is middling")
+    gate_evidence_soft: float = Field(0.86, ge=0, le=2, description="'middling': best evidence score below this")
+
     # Generator: "qwen2.5-coder-1.5b" (default), "smollm2-135m" (tiny, for tests), a .gguf path,
     # or "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub)
     generator: str = "qwen2.5-coder-1.5b"

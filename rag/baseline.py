@@ -1,0 +1,84 @@
+"""The peer baseline: PrivateGPT v0.6's default query recipe, rebuilt on our embedder, index and generator.
+
+Recipe (PrivateGPT settings.yaml defaults and its ContextChatEngine): every sentence embedded on its own,
+dense top-2, each hit replaced by its window of 3 sentences either side (LlamaIndex SentenceWindowNodeParser +
+MetadataReplacementPostProcessor), no reranker, the windows put into the system message under LlamaIndex's
+context template after PrivateGPT's default query system prompt, the question as the user message,
+temperature 0.1. Its "citations" are the sources PrivateGPT shows: the articles of the two windows.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rag.citations import says_not_found
+from rag.embed import Embedder
+from rag.generate import Generator
+from rag.language import REFUSAL, detect_language
+from rag.store import Index
+from rag.types import Citation, Passage
+
+SYSTEM_PROMPT = (
+    "You can only answer questions about the provided context. If you know the answer but it is not based in the "
+    "provided context, don't provide the answer, just state the answer is not in the context provided."
+)
+CONTEXT_TEMPLATE = "Context information is below.\n--------------------\n{context_str}\n--------------------\n"
+TOP_K = 2
+WINDOW = 3
+TEMPERATURE = 0.1
+
+
+def window_passages(index: Index, embedder: Embedder, question: str) -> list[Passage]:
+    """The top-2 sentences by cosine, each widened to 3 sentences either side within its article."""
+    hits = index.dense_sentence_search(embedder.embed_query(question), TOP_K)
+    passages = []
+    for n, (pos, score) in enumerate(hits, start=1):
+        s = index.sentences[pos]
+        first, last = index.sentence_range(s.article_id)
+        lo, hi = max(first, pos - WINDOW), min(last - 1, pos + WINDOW)
+        d = index.docs[s.article_id]
+        # SentenceWindowNodeParser joins the window's sentences with spaces
+        text = " ".join(index.sentence_text(i) for i in range(lo, hi + 1))
+        passages.append(Passage(
+            article_id=d.article_id, title=d.title, url=d.url, date=d.date, site=d.site, source_file=d.source_file,
+            start=index.sentences[lo].start, end=index.sentences[hi].end, text=text, chunk_ids=[],
+            scores={"dense": round(score, 4)}, n=n, sentence_ids=list(range(lo, hi + 1)),
+        ))
+    return passages
+
+
+def build_messages(question: str, passages: list[Passage]) -> list[dict[str, str]]:
+    """ContextChatEngine's messages: system prompt + context template in the system message, then the question."""
+    context = "\n\n".join(p.text for p in passages)
+    system = SYSTEM_PROMPT.strip() + "\n" + CONTEXT_TEMPLATE.format(context_str=context)
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
+
+
+def naive_answer(index: Index, embedder: Embedder, generator: Generator, question: str, max_tokens: int):  # noqa: ANN201
+    """Answer one question with the baseline recipe; returns an AskResult like the assistant's."""
+    from rag.pipeline import AskResult
+
+    t0 = time.perf_counter()
+    passages = window_passages(index, embedder, question)
+    retrieval = time.perf_counter() - t0
+    messages = build_messages(question, passages)
+    pieces, first = [], None
+    for piece in generator.stream(messages, max_tokens, TEMPERATURE):
+        first = first if first is not None else time.perf_counter() - t0
+        pieces.append(piece)
+    answer = "".join(pieces).strip()
+    language = detect_language(question)
+    refused = not answer or says_not_found(answer, REFUSAL.get(language, REFUSAL["en"]))
+    citations = [] if refused else [
+        Citation(n=p.n, article_id=p.article_id, title=p.title, url=p.url, date=p.date, site=p.site,
+                 source_file=p.source_file, passage=p.text, support=p.text, start=p.start, end=p.end)
+        for p in passages
+    ]
+    return AskResult(
+        question=question, answer=answer, refused=refused, citations=citations, passages=passages,
+        timings={"retrieval": round(retrieval, 4), "first_token": round(first, 4) if first else None,
+                 "total": round(time.perf_counter() - t0, 4)},
+        model={"generator": generator.name, "recipe": "privategpt-0.6-default"}, language=language,
+        prompt_tokens=generator.prompt_tokens(messages), generated_tokens=generator.count_tokens(answer),
+        raw_answer=answer,
+    )

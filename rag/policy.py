@@ -1,0 +1,79 @@
+"""The answer policy: a pure decision from measured signals to answer or refuse (with a reason), and flags.
+
+The pipeline calls `decide` three times as signals arrive: before generation (language, retrieval strength),
+at the first token (the model's own probability of starting its refusal sentence) and after the answer (the model
+said "not found", a figure found in no passage, no verified citation). Evaluation re-applies it to recorded
+signals to compare policies without generating again. Thresholds were tuned on the development collection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Reason(str, Enum):
+    """Why an answer was refused (a value, never text to be parsed)."""
+
+    UNSUPPORTED_LANGUAGE = "unsupported_language"
+    WEAK_EVIDENCE = "weak_evidence"
+    MODEL_LIKELY_REFUSES = "model_likely_refuses"  # first-token refusal probability over the threshold
+    MODEL_SAID_NOT_FOUND = "model_said_not_found"
+    INVENTED_FIGURE = "invented_figure"
+    EMPTY_ANSWER = "empty_answer"
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What is known about one question so far; None means not measured (yet)."""
+
+    language_supported: bool = True
+    weak_evidence: bool = False
+    evidence_score: float | None = None  # best evidence sentence score (cosine + lexical bonus)
+    p_refuse: float | None = None  # the model's probability of starting the refusal sentence
+    answer_empty: bool | None = None
+    said_not_found: bool | None = None
+    invented_figures: tuple[str, ...] = ()
+    cited: bool | None = None  # at least one verified citation
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Which checks apply and their thresholds."""
+
+    gate: bool = True  # use the first-token refusal probability
+    p_refuse_max: float = 0.35  # refuse when the model is at least this likely to start its refusal ...
+    p_refuse_soft: float = 0.15  # ... or at least this likely while the evidence is only middling
+    evidence_soft: float = 0.86  # "middling": best evidence score below this
+    refuse_invented_figures: bool = True
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Answer or refuse; `reason` is set exactly when refusing; `uncited` flags an answer with no citation."""
+
+    answer: bool
+    reason: Reason | None = None
+    uncited: bool = False
+
+
+ANSWER = Decision(True)
+
+
+def decide(s: Signals, policy: Policy) -> Decision:
+    """Apply the checks in order; the first that fails decides the refusal reason."""
+    if not s.language_supported:
+        return Decision(False, Reason.UNSUPPORTED_LANGUAGE)
+    if s.weak_evidence:
+        return Decision(False, Reason.WEAK_EVIDENCE)
+    if policy.gate and s.p_refuse is not None:
+        middling = s.evidence_score is not None and s.evidence_score < policy.evidence_soft
+        if s.p_refuse >= policy.p_refuse_max or (middling and s.p_refuse >= policy.p_refuse_soft):
+            return Decision(False, Reason.MODEL_LIKELY_REFUSES)
+    if s.answer_empty:
+        return Decision(False, Reason.EMPTY_ANSWER)
+    if s.said_not_found:
+        return Decision(False, Reason.MODEL_SAID_NOT_FOUND)
+    if policy.refuse_invented_figures and s.invented_figures:
+        return Decision(False, Reason.INVENTED_FIGURE)
+    return Decision(True, uncited=s.cited is False)
