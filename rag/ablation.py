@@ -26,20 +26,29 @@ class Variant:
 
     name: str
     evidence: str  # "sentences", "chunks" or "naive"
+    prompt: str = "plain"  # "plain" (code cites) or "numbered" (the model writes [n])
     attribution: bool = False
     gate: bool = False
+
+    @property
+    def generation(self) -> tuple[str, str]:
+        """What must be generated for this row: variants sharing it share one generation."""
+        return ("naive", "") if self.evidence == "naive" else (self.evidence, self.prompt)
 
 
 def variants(default: Settings) -> list[Variant]:
     """Every combination, the baseline first, the configured default last."""
     out = [Variant("naive baseline (PrivateGPT 0.6 recipe)", "naive")]
-    for evidence in ("chunks", "sentences"):
+    for evidence, prompt in (("chunks", "numbered"), ("chunks", "plain"), ("sentences", "plain")):
         for attribution in (False, True):
             for gate in (False, True):
-                parts = [evidence] + (["attribution"] if attribution else []) + (["gate"] if gate else [])
-                out.append(Variant(" + ".join(parts), evidence, attribution, gate))
-    want = (default.evidence, default.attribution, default.gate)
-    out.sort(key=lambda v: (v.evidence, v.attribution, v.gate) == want)
+                parts = [evidence, f"{prompt} prompt"] + (["attribution"] if attribution else []) + \
+                    (["gate"] if gate else [])
+                out.append(Variant(" + ".join(parts), evidence, prompt, attribution, gate))
+    want = (default.evidence, default.prompt_style, default.attribution, default.gate)
+    if not any((v.evidence, v.prompt, v.attribution, v.gate) == want for v in out):
+        out.append(Variant("configured default", *want))
+    out.sort(key=lambda v: (v.evidence, v.prompt, v.attribution, v.gate) == want)
     return out
 
 
@@ -112,8 +121,9 @@ def run(settings: Settings, questions: list[Question], chosen: list[Variant], ou
     from rag.generate import get_generator
     from rag.pipeline import Assistant
 
-    modes = sorted({v.evidence for v in chosen})
-    assistants = {m: Assistant(settings.model_copy(update={"evidence": m})) for m in modes if m != "naive"}
+    modes = sorted({v.generation for v in chosen})
+    assistants = {m: Assistant(settings.model_copy(update={"evidence": m[0], "prompt_style": m[1]}))
+                  for m in modes if m[0] != "naive"}
     any_assistant = next(iter(assistants.values())) if assistants else Assistant(settings)
     any_assistant.warm_up()
     policy = any_assistant.policy
@@ -124,7 +134,7 @@ def run(settings: Settings, questions: list[Question], chosen: list[Variant], ou
         for q in tqdm(questions, desc="ablation", unit="q", file=sys.stderr, disable=not progress):
             generated = {}
             for m in modes:
-                if m == "naive":
+                if m[0] == "naive":
                     a = any_assistant
                     generated[m] = naive_answer(a.index, get_embedder(settings), get_generator(settings), q.question,
                                                 settings.max_tokens)
@@ -133,7 +143,8 @@ def run(settings: Settings, questions: list[Question], chosen: list[Variant], ou
             row: dict[str, Any] = {"id": q.id, "question": q.question, "answerable": q.answerable,
                                    "near_topic": q.near_topic, "variants": {}}
             for v in chosen:
-                r = generated[v.evidence] if v.evidence == "naive" else derive(assistants[v.evidence], generated[v.evidence], q, v, policy)
+                g = generated[v.generation]
+                r = g if v.evidence == "naive" else derive(assistants[v.generation], g, q, v, policy)
                 s = score(q, r)
                 scores[v.name].append(s)
                 row["variants"][v.name] = {"answer": r.answer, "refused": r.refused,
@@ -145,8 +156,46 @@ def run(settings: Settings, questions: list[Question], chosen: list[Variant], ou
     result = {"questions": len(questions), "wall_s": round(time.perf_counter() - t0, 1), "table": table,
               "policy": policy.__dict__, "evidence_chars": settings.evidence_max_chars}
     (out / "ablation.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    default = chosen[-1]
+    if default.gate and default.evidence != "naive":
+        ungated = replace(default, gate=False)
+        ungated_name = next((v.name for v in chosen if (v.generation, v.attribution, v.gate) ==
+                             (ungated.generation, ungated.attribution, False)), None)
+        if ungated_name:
+            result["sweep_of"] = ungated_name
+            result["sweep"] = sweep(out / "ablation.jsonl", ungated_name, policy)
     (out / "ablation.md").write_text(render(result), encoding="utf-8")
     return result
+
+
+GATE_GRID = [(hard, soft, ev) for hard in (0.25, 0.3, 0.35, 0.45, 0.6, 1.01) for soft in (0.1, 0.15, 0.2, 1.01)
+             for ev in (0.84, 0.86, 0.88) if soft <= hard]
+
+
+def sweep(log: Path, ungated: str, policy: Policy) -> list[dict[str, Any]]:
+    """The gate's trade-off curve: re-decide the recorded ungated answers for each threshold triple."""
+    from rag.policy import decide
+
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    curve = []
+    for hard, soft, ev in GATE_GRID:
+        p = replace(policy, gate=True, p_refuse_max=hard, p_refuse_soft=soft, evidence_soft=ev)
+        kf, near, false = [], [], []
+        for row in rows:
+            v = row["variants"][ungated]
+            sig = v.get("signals") or {}
+            gated = bool(sig) and not decide(Signals(p_refuse=sig.get("p_refuse"),
+                                                     evidence_score=sig.get("evidence_score")), p).answer
+            refused = v["refused"] or gated
+            if row["answerable"]:
+                false.append(refused)
+                if v.get("key_facts") is not None:
+                    kf.append(0.0 if refused else v["key_facts"])
+            elif row["near_topic"]:
+                near.append(refused)
+        curve.append({"p_refuse_max": hard, "p_refuse_soft": soft, "evidence_soft": ev, "key_facts": mean(kf),
+                      "near_topic_refusal": mean(near), "false_refusal": mean(false)})
+    return curve
 
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -158,15 +207,29 @@ def render(result: dict[str, Any]) -> str:
     table = result["table"]
     base = next((row for name, row in table.items() if name.startswith("naive")), None)
     head = ("| variant | key facts | vs baseline | near-topic refusal | false refusal | citation → right article "
-            "| supporting sentence precision | prompt tokens (p50) | first token s (p50) |")
-    lines = [head, "|" + "---|" * 9]
+            "| supporting sentence precision | prompt tokens (p50) | first token s (p50) | all-unanswerable refusal |")
+    lines = [head, "|" + "---|" * 10]
     for name, row in table.items():
         ratio = (row["key_facts"] / base["key_facts"]) if base and base["key_facts"] and row["key_facts"] is not None else None
         lines.append(
             f"| {name} | {_f(row['key_facts'])} | {_f(ratio, 2) + '×' if ratio else '—'} | "
             f"{_f(row['near_topic_refusal'])} | {_f(row['false_refusal'])} | {_f(row['right_article'])} | "
             f"{_f(row['support_precision'])} | {_f(row['prompt_tokens_p50'], 0)} | {_f(row['first_token_p50'], 2)} |"
+            f" {_f(row['unanswerable_refusal'])} |"
         )
+    if result.get("sweep"):
+        lines += ["", f"Gate thresholds re-applied to the recorded answers of “{result['sweep_of']}” "
+                  "(hard: refuse at this first-token refusal probability; soft: refuse at this one when the best "
+                  "evidence score is below ev; 1.01 = off):", "",
+                  "| hard | soft | ev | key facts | near-topic refusal | false refusal |", "|---|---|---|---|---|---|"]
+        seen = set()
+        for c in sorted(result["sweep"], key=lambda c: (c["false_refusal"] or 0, -(c["near_topic_refusal"] or 0))):
+            key = (c["key_facts"], c["near_topic_refusal"], c["false_refusal"])
+            if key in seen:
+                continue  # same outcome as a line already shown
+            seen.add(key)
+            lines.append(f"| {c['p_refuse_max']} | {c['p_refuse_soft']} | {c['evidence_soft']} | {_f(c['key_facts'])} | "
+                         f"{_f(c['near_topic_refusal'])} | {_f(c['false_refusal'])} |")
     any_row = next(iter(table.values()))
     lines += ["", f"{result['questions']} questions ({any_row['n_answerable']} answerable, "
               f"{any_row['n_near_topic']} near-topic unanswerable of {any_row['n_unanswerable']} unanswerable); "

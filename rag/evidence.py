@@ -25,9 +25,10 @@ class EvidenceParams:
     candidate_chunks: int = 8  # fused chunks whose sentences are candidates
     dense_sentences: int = 20  # plus this many nearest sentences from the whole index
     lexical_weight: float = 0.15  # bonus for full coverage of the question's content terms
-    max_key: int = 4  # key sentences at most
-    margin: float = 0.06  # a key sentence scores at least best - margin
-    max_chars: int = 800  # budget for all evidence text
+    chunk_prior: float = 0.05  # bonus for lying in a top fused chunk: chunk_prior / (1 + its rank)
+    max_key: int = 5  # key sentences at most
+    margin: float = 0.12  # a key sentence scores at least best - margin
+    max_chars: int = 1200  # budget for all evidence text
     neighbours: int = 1  # sentences on each side of a key sentence, while the budget lasts
     min_words: int = 4  # shorter sentences are never key sentences (headings, datelines)
     duplicate_jaccard: float = 0.7  # term overlap above which two sentences count as the same
@@ -56,12 +57,13 @@ def score_sentences(
     index: Index, question: str, query_vector: np.ndarray, ranked_chunks: list[tuple[int, float]], p: EvidenceParams
 ) -> list[ScoredSentence]:
     """Candidate sentences (from the top fused chunks and the nearest sentences), best first."""
-    candidates: dict[int, None] = {}
-    for pos, _ in ranked_chunks[: p.candidate_chunks]:
+    candidates: dict[int, float] = {}  # position -> prior from the best fused chunk holding it
+    for rank, (pos, _) in enumerate(ranked_chunks[: p.candidate_chunks]):
         c = index.chunks[pos]
-        candidates.update(dict.fromkeys(index.sentences_in(c.article_id, c.start, c.end)))
+        for sp in index.sentences_in(c.article_id, c.start, c.end):
+            candidates.setdefault(sp, p.chunk_prior / (1 + rank))
     for pos, _ in index.dense_sentence_search(query_vector, p.dense_sentences):
-        candidates.setdefault(pos)
+        candidates.setdefault(pos, 0.0)
     if not candidates:
         return []
     positions = list(candidates)
@@ -70,7 +72,7 @@ def score_sentences(
     out = []
     for pos, d in zip(positions, dense):
         cover = len(q_terms & _terms(index.sentence_text(pos))) / len(q_terms) if q_terms else 0.0
-        out.append(ScoredSentence(pos, float(d) + p.lexical_weight * cover, float(d), cover))
+        out.append(ScoredSentence(pos, float(d) + p.lexical_weight * cover + candidates[pos], float(d), cover))
     return sorted(out, key=lambda s: -s.score)
 
 

@@ -178,7 +178,8 @@ class Assistant:
             return found.passages
         st = self.settings
         params = EvidenceParams(max_chars=st.evidence_max_chars, max_key=st.evidence_max_key, margin=st.evidence_margin,
-                                lexical_weight=st.evidence_lexical_weight, neighbours=st.evidence_neighbours)
+                                lexical_weight=st.evidence_lexical_weight, neighbours=st.evidence_neighbours,
+                                chunk_prior=st.evidence_chunk_prior)
         return select_evidence(self.index, question, found.query_vector, found.ranked, params)
 
     def verify(
@@ -247,7 +248,7 @@ class Assistant:
             yield refusal(decision.reason)
             return
         generator = get_generator(self.settings)
-        messages = build_messages(search_q, passages, language)
+        messages = build_messages(search_q, passages, language, self.settings.prompt_style)
         probe = FirstTokenProbe(generator.first_tokens([REFUSAL[language], REFUSAL["en"], REFUSAL["id"]]))
         pieces: list[str] = []
         stream = generator.stream(messages, max_tokens or self.settings.max_tokens, self.settings.temperature, probe)

@@ -62,11 +62,15 @@ class Settings(BaseSettings):
     # Evidence given to the model: "sentences" (the best sentences and their neighbours, ~300 tokens)
     # or "chunks" (the top_k fused chunks whole, as before). Tuned on eval/dev.
     evidence: Literal["sentences", "chunks"] = "sentences"
-    evidence_max_chars: int = Field(800, ge=200, le=8000, description="budget for all evidence sentences")
-    evidence_max_key: int = Field(4, ge=1, le=20, description="key sentences at most")
-    evidence_margin: float = Field(0.06, ge=0, le=1, description="key sentences score within this of the best")
+    evidence_max_chars: int = Field(1200, ge=200, le=8000, description="budget for all evidence sentences")
+    evidence_max_key: int = Field(5, ge=1, le=20, description="key sentences at most")
+    evidence_margin: float = Field(0.12, ge=0, le=1, description="key sentences score within this of the best")
     evidence_lexical_weight: float = Field(0.15, ge=0, le=1)
     evidence_neighbours: int = Field(1, ge=0, le=3, description="sentences either side of a key sentence")
+    evidence_chunk_prior: float = Field(0.05, ge=0, le=1, description="bonus for sentences of top fused chunks")
+
+    # Prompt: "plain" (answer from the context; code adds the citations) or "numbered" (the model writes [n])
+    prompt_style: Literal["plain", "numbered"] = "plain"
 
     # Attribution: code checks, moves or drops the model's [n] markers by sentence similarity
     attribution: bool = True

@@ -342,3 +342,28 @@ def test_benchmark_is_importable_and_its_baselines_agree_with_the_index() -> Non
                                              "reingest_wrote_index": False, "rss_peak_mb": 900.0,
                                              "rss_models_mb": 800.0}})
     assert table.startswith("| measurement |") and "0.75×" in table
+
+
+# ---------------------------------------------------------------- the development collection
+
+DEV = PROJECT_ROOT / "eval" / "dev"
+
+
+def test_dev_collection_shape_and_gold_labels_hold_in_the_cleaned_text() -> None:
+    """eval/dev: real articles from other sites plus the seeds; every gold label checkable in the cleaned text."""
+    questions = load_questions(DEV / "questions.jsonl")
+    files = sorted((DEV / "articles").glob("*.txt"))
+    assert len(files) >= 40 and len(questions) >= 120
+    cleaned = {p.stem: clean_article(read_article(p), p.stem).text for p in [*files, *SEEDS.glob("*.txt")]}
+    near = [q for q in questions if not q.answerable and q.near_topic]
+    assert len(near) >= 30 and sum(q.type == "multi_passage" for q in questions) >= 6
+    assert sum(q.language == "en" for q in questions) >= 10
+    assert len({q.id for q in questions}) == len(questions)
+    for q in questions:
+        if not q.answerable:
+            assert not q.gold_articles and not q.key_facts, q.id
+            continue
+        assert q.gold_articles and set(q.gold_articles) <= set(cleaned), q.id
+        assert any(q.gold_passage in cleaned[a] for a in q.gold_articles), q.id
+        for f in q.key_facts:
+            assert any(fact_found(cleaned[a], f) for a in q.gold_articles), (q.id, f)

@@ -1,0 +1,89 @@
+"""The naive baseline recipe on the real seed index, and `rag eval --ablation/--baseline` end to end (tiny model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag import ablation, baseline
+from rag.cli import main
+from rag.embed import get_embedder
+from rag.evaluate import DEFAULT_QUESTIONS, Question
+from rag.policy import Policy
+from rag.settings import Settings
+from rag.store import Index
+
+
+def test_baseline_gives_two_windows_of_three_sentences_either_side(seed_settings: Settings) -> None:
+    index = Index.load(seed_settings.index_dir)
+    q = "Siapa Menteri Informasi dan Komunikasi Laos yang berkunjung ke Vietnam?"
+    passages = baseline.window_passages(index, get_embedder(seed_settings), q)
+    assert len(passages) == baseline.TOP_K == 2 and [p.n for p in passages] == [1, 2]
+    assert passages[0].article_id == "001_5588f0be4399d35c"
+    for p in passages:
+        first, last = index.sentence_range(p.article_id)
+        hit = [i for i in p.sentence_ids if first <= i < last]
+        assert hit == p.sentence_ids and len(p.sentence_ids) <= 2 * baseline.WINDOW + 1
+        assert p.text == " ".join(index.sentence_text(i) for i in p.sentence_ids)
+    messages = baseline.build_messages(q, passages)
+    assert messages[0]["content"].startswith(baseline.SYSTEM_PROMPT)
+    assert "Context information is below." in messages[0]["content"] and messages[1] == {"role": "user", "content": q}
+
+
+def test_variants_put_the_baseline_first_and_the_configured_default_last(seed_settings: Settings) -> None:
+    vs = ablation.variants(seed_settings)
+    assert vs[0].evidence == "naive" and len(vs) == 13
+    assert (vs[-1].evidence, vs[-1].prompt, vs[-1].attribution, vs[-1].gate) == ("sentences", "plain", True, True)
+    assert len({v.generation for v in vs}) == 4  # baseline + three generations shared by the other rows
+    chunky = seed_settings.model_copy(update={"evidence": "chunks", "prompt_style": "numbered", "gate": False})
+    assert (ablation.variants(chunky)[-1].evidence, ablation.variants(chunky)[-1].gate) == ("chunks", False)
+
+
+def test_support_is_right_with_a_key_fact_or_most_of_the_gold_passage() -> None:
+    q = Question("x", "q", True, key_facts=["Boviengkham"], gold_passage="Menteri Laos tiba di Hanoi pada Senin")
+    assert ablation.support_ok("Menteri Boviengkham Vongdara berbicara.", q)
+    assert ablation.support_ok("Pada Senin menteri Laos tiba di Hanoi.", q)
+    assert not ablation.support_ok("Qatar membangun pusat data.", q)
+
+
+def test_sweep_re_decides_recorded_answers(tmp_path: Path) -> None:
+    rows = [
+        {"answerable": True, "near_topic": False, "variants": {"v": {"refused": False, "key_facts": 1.0,
+                                                                     "signals": {"p_refuse": 0.05, "evidence_score": 0.95}}}},
+        {"answerable": False, "near_topic": True, "variants": {"v": {"refused": False, "key_facts": None,
+                                                                     "signals": {"p_refuse": 0.4, "evidence_score": 0.9}}}},
+    ]
+    log = tmp_path / "a.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    curve = {(c["p_refuse_max"], c["p_refuse_soft"], c["evidence_soft"]): c for c in ablation.sweep(log, "v", Policy())}
+    assert curve[(0.35, 0.1, 0.84)] == {"p_refuse_max": 0.35, "p_refuse_soft": 0.1, "evidence_soft": 0.84,
+                                        "key_facts": 1.0, "near_topic_refusal": 1.0, "false_refusal": 0.0}
+    assert curve[(1.01, 1.01, 0.84)]["near_topic_refusal"] == 0.0
+
+
+@pytest.mark.parametrize("mode, rows", [("--ablation", 13), ("--baseline", 2)])
+def test_rag_eval_comparison_with_the_small_model(
+    seed_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    mode: str, rows: int,
+) -> None:
+    monkeypatch.setenv("RAG_MAX_TOKENS", "24")  # plumbing, not quality
+    by_id = {json.loads(x)["id"]: x for x in DEFAULT_QUESTIONS.read_text(encoding="utf-8").splitlines() if x.strip()}
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text("\n".join(by_id[i] for i in ("id-001", "id-071", "en-001")) + "\n", encoding="utf-8")
+    out = tmp_path / "cmp"
+    args = ["--generator", "smollm2-135m", "--index-dir", str(seed_settings.index_dir), "eval", "--questions",
+            str(qfile), "--out", str(out), mode] + (["naive"] if mode == "--baseline" else [])
+    assert main(args) == 0, capsys.readouterr().err
+    result = json.loads((out / "ablation.json").read_text(encoding="utf-8"))
+    assert result["questions"] == 3 and len(result["table"]) == rows
+    names = list(result["table"])
+    assert names[0].startswith("naive") and names[-1] == "sentences + plain prompt + attribution + gate"
+    for row in result["table"].values():
+        assert row["n_answerable"] == 2 and row["n_near_topic"] == 1 and row["prompt_tokens_p50"] > 0
+    log = [json.loads(x) for x in (out / "ablation.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [x["id"] for x in log] == ["id-001", "id-071", "en-001"] and set(log[0]["variants"]) == set(names)
+    table = (out / "ablation.md").read_text(encoding="utf-8")
+    assert "| naive baseline" in table and "citation → right article" in table
+    assert ("Gate thresholds re-applied" in table) == (mode == "--ablation")
