@@ -168,8 +168,8 @@ def run(settings: Settings, questions: list[Question], chosen: list[Variant], ou
     return result
 
 
-GATE_GRID = [(hard, soft, ev) for hard in (0.25, 0.3, 0.35, 0.45, 0.6, 1.01) for soft in (0.1, 0.15, 0.2, 1.01)
-             for ev in (0.84, 0.86, 0.88) if soft <= hard]
+GATE_GRID = [(hard, soft, ev) for hard in (0.2, 0.35, 0.5, 1.01) for soft in (0.02, 0.03, 0.05, 0.1, 1.01)
+             for ev in (0.95, 0.97, 1.0, 2.0) if soft <= hard]
 
 
 def sweep(log: Path, ungated: str, policy: Policy) -> list[dict[str, Any]]:
@@ -185,7 +185,7 @@ def sweep(log: Path, ungated: str, policy: Policy) -> list[dict[str, Any]]:
             v = row["variants"][ungated]
             sig = v.get("signals") or {}
             gated = bool(sig) and not decide(Signals(p_refuse=sig.get("p_refuse"),
-                                                     evidence_score=sig.get("evidence_score")), p).answer
+                                                     evidence_score=sig.get("evidence_score") or None), p).answer
             refused = v["refused"] or gated
             if row["answerable"]:
                 false.append(refused)
@@ -196,6 +196,40 @@ def sweep(log: Path, ungated: str, policy: Policy) -> list[dict[str, Any]]:
         curve.append({"p_refuse_max": hard, "p_refuse_soft": soft, "evidence_soft": ev, "key_facts": mean(kf),
                       "near_topic_refusal": mean(near), "false_refusal": mean(false)})
     return curve
+
+
+def regate(v: dict[str, Any], ungated: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """A gated row's recorded scores re-decided with another gate policy from its ungated twin's record."""
+    from rag.policy import decide
+
+    sig = ungated.get("signals") or {}
+    evidence = sig.get("evidence_score") or None  # 0.0 in older logs meant "no evidence score" (chunk evidence)
+    fires = bool(sig) and not decide(Signals(p_refuse=sig.get("p_refuse"), evidence_score=evidence),
+                                     replace(policy, gate=True)).answer
+    out = dict(ungated, refused=ungated["refused"] or fires)
+    if fires and not ungated["refused"]:
+        out.update(answer="", reason="model_likely_refuses", cited=[])
+        if out.get("key_facts") is not None:
+            out["key_facts"] = 0.0
+        out.pop("right_article", None)
+        out.pop("support_ok", None)
+    return out
+
+
+def table_from_logs(logs: list[Path], policy: Policy | None = None) -> dict[str, Any]:
+    """The table from ablation.jsonl files (runs merged); with a policy, gated rows are re-decided with it."""
+    rows = [json.loads(x) for log in logs for x in log.read_text(encoding="utf-8").splitlines() if x.strip()]
+    names = list(rows[0]["variants"])
+    questions = [Question(r["id"], r["question"], r["answerable"], near_topic=r["near_topic"]) for r in rows]
+    scores: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for r in rows:
+        for n in names:
+            v = r["variants"][n]
+            if policy is not None and n.endswith(" + gate"):
+                v = regate(v, r["variants"][n.removesuffix(" + gate")], policy)
+            scores[n].append({k: v.get(k) for k in ("refused", "prompt_tokens", "first_token_s", "key_facts")}
+                             | {k: v[k] for k in ("right_article", "support_ok") if k in v})
+    return {n: summarise(questions, scores[n]) for n in names}
 
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -232,6 +266,6 @@ def render(result: dict[str, Any]) -> str:
                          f"{_f(c['near_topic_refusal'])} | {_f(c['false_refusal'])} |")
     any_row = next(iter(table.values()))
     lines += ["", f"{result['questions']} questions ({any_row['n_answerable']} answerable, "
-              f"{any_row['n_near_topic']} near-topic unanswerable of {any_row['n_unanswerable']} unanswerable); "
-              f"wall time {result['wall_s']:.0f} s."]
+              f"{any_row['n_near_topic']} near-topic unanswerable of {any_row['n_unanswerable']} unanswerable)"
+              + (f"; wall time {result['wall_s']:.0f} s." if result.get("wall_s") else ".")]
     return "\n".join(lines) + "\n"

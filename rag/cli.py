@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run PrivateGPT 0.6's default recipe on the same models; table side by side")
     s.add_argument("--ablation", action="store_true",
                    help="every technique on and off (evidence, attribution, gate) plus the baseline, one table")
+    s.add_argument("--from-logs", nargs="+", default=None, metavar="ABLATION_JSONL",
+                   help="rebuild the comparison table from earlier ablation.jsonl files (merged), "
+                        "re-deciding the gated rows with the current gate settings; generates nothing")
     s.set_defaults(func=cmd_eval)
     return p
 

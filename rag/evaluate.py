@@ -652,6 +652,9 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     """`rag eval`: run the question set, write report.md, results.jsonl, summary.json and charts; print a summary."""
     from rag.pipeline import Assistant
 
+    if args.from_logs:
+        return _table_from_logs(args, settings)
+
     path = Path(args.questions or DEFAULT_QUESTIONS)
     out = Path(args.out or DEFAULT_OUT)
     questions = load_questions(path)
@@ -715,4 +718,25 @@ def _run_comparison(args: argparse.Namespace, settings: Settings, questions: lis
     result = ablation.run(settings, questions, chosen, out, progress=not args.json)
     print(ablation.render(result), flush=True)
     print(f"table: {out / 'ablation.md'}", file=sys.stderr)
+    return 0
+
+
+def _table_from_logs(args: argparse.Namespace, settings: Settings) -> int:
+    """`rag eval --from-logs A.jsonl B.jsonl`: one table from earlier comparison runs, gate rows re-decided."""
+    from rag import ablation
+    from rag.pipeline import Assistant
+
+    logs = [Path(x) for x in args.from_logs]
+    missing = [str(x) for x in logs if not x.is_file()]
+    if missing:
+        raise BadInputError(f"no such ablation log: {', '.join(missing)}", "give ablation.jsonl files from rag eval --ablation")
+    policy = Assistant(settings).policy
+    table = ablation.table_from_logs(logs, policy)
+    n = sum(1 for log in logs for x in log.read_text(encoding="utf-8").splitlines() if x.strip())
+    result = {"questions": n, "wall_s": 0.0, "table": table, "policy": policy.__dict__}
+    out = Path(args.out or DEFAULT_OUT)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ablation.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    (out / "ablation.md").write_text(ablation.render(result), encoding="utf-8")
+    print(ablation.render(result), flush=True)
     return 0

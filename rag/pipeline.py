@@ -233,8 +233,8 @@ class Assistant:
         found = retrieve(index, get_embedder(self.settings), search_q, self.settings, top_k)
         passages = self.evidence(found, search_q)
         timings["retrieval"] = round(time.perf_counter() - t0, 4)
-        signals = Signals(weak_evidence=found.weak or not passages,
-                          evidence_score=max((p.scores.get("evidence", 0.0) for p in passages), default=None))
+        scored = [p.scores["evidence"] for p in passages if "evidence" in p.scores]  # none for chunk evidence
+        signals = Signals(weak_evidence=found.weak or not passages, evidence_score=max(scored, default=None))
         base.update(standalone_question=standalone, passages=passages)
         decision = decide(signals, policy)
         yield Retrieved(passages, standalone, refused=not decision.answer)

@@ -43,8 +43,8 @@ class Policy:
 
     gate: bool = True  # use the first-token refusal probability
     p_refuse_max: float = 0.35  # refuse when the model is at least this likely to start its refusal ...
-    p_refuse_soft: float = 0.15  # ... or at least this likely while the evidence is only middling
-    evidence_soft: float = 0.86  # "middling": best evidence score below this
+    p_refuse_soft: float = 0.02  # ... or at least this likely while the evidence is only middling
+    evidence_soft: float = 0.97  # "middling": best evidence score below this
     refuse_invented_figures: bool = True
 
 

@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     # Answerability gate: the model's probability of starting its refusal sentence (first token)
     gate: bool = True
     gate_p_refuse: float = Field(0.35, ge=0, le=1, description="refuse at or above this probability")
-    gate_p_refuse_soft: float = Field(0.15, ge=0, le=1, description="... or this one when evidence is middling")
-    gate_evidence_soft: float = Field(0.86, ge=0, le=2, description="'middling': best evidence score below this")
+    gate_p_refuse_soft: float = Field(0.02, ge=0, le=1, description="... or this one when evidence is middling")
+    gate_evidence_soft: float = Field(0.97, ge=0, le=2, description="'middling': best evidence score below this")
 
     # Generator: "qwen2.5-coder-1.5b" (default), "smollm2-135m" (tiny, for tests), a .gguf path,
     # or "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub)

@@ -58,9 +58,11 @@ def test_sweep_re_decides_recorded_answers(tmp_path: Path) -> None:
     log = tmp_path / "a.jsonl"
     log.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     curve = {(c["p_refuse_max"], c["p_refuse_soft"], c["evidence_soft"]): c for c in ablation.sweep(log, "v", Policy())}
-    assert curve[(0.35, 0.1, 0.84)] == {"p_refuse_max": 0.35, "p_refuse_soft": 0.1, "evidence_soft": 0.84,
+    assert curve[(0.35, 0.1, 0.95)] == {"p_refuse_max": 0.35, "p_refuse_soft": 0.1, "evidence_soft": 0.95,
                                         "key_facts": 1.0, "near_topic_refusal": 1.0, "false_refusal": 0.0}
-    assert curve[(1.01, 1.01, 0.84)]["near_topic_refusal"] == 0.0
+    assert curve[(1.01, 1.01, 0.95)]["near_topic_refusal"] == 0.0
+    assert curve[(1.01, 0.02, 2.0)] == {"p_refuse_max": 1.01, "p_refuse_soft": 0.02, "evidence_soft": 2.0,
+                                        "key_facts": 0.0, "near_topic_refusal": 1.0, "false_refusal": 1.0}
 
 
 @pytest.mark.parametrize("mode, rows", [("--ablation", 13), ("--baseline", 2)])
@@ -87,3 +89,13 @@ def test_rag_eval_comparison_with_the_small_model(
     table = (out / "ablation.md").read_text(encoding="utf-8")
     assert "| naive baseline" in table and "citation → right article" in table
     assert ("Gate thresholds re-applied" in table) == (mode == "--ablation")
+
+    if mode == "--ablation":  # the same table rebuilt from the log, generating nothing
+        again = tmp_path / "again"
+        assert main(["--index-dir", str(seed_settings.index_dir), "eval", "--from-logs", str(out / "ablation.jsonl"),
+                     "--out", str(again)]) == 0
+        rebuilt = json.loads((again / "ablation.json").read_text(encoding="utf-8"))["table"]
+        assert list(rebuilt) == names
+        for name in names:
+            for key in ("key_facts", "false_refusal", "near_topic_refusal", "right_article"):
+                assert rebuilt[name][key] == pytest.approx(result["table"][name][key]), (name, key)
