@@ -216,9 +216,15 @@ def regate(v: dict[str, Any], ungated: dict[str, Any], policy: Policy) -> dict[s
     return out
 
 
-def table_from_logs(logs: list[Path], policy: Policy | None = None) -> dict[str, Any]:
-    """The table from ablation.jsonl files (runs merged); with a policy, gated rows are re-decided with it."""
+def table_from_logs(logs: list[Path], policy: Policy | None = None,
+                    only: list[Question] | None = None) -> dict[str, Any]:
+    """The table from ablation.jsonl files (runs merged); with a policy, gated rows are re-decided with it;
+    with `only`, just those questions (and their current labels) count."""
     rows = [json.loads(x) for log in logs for x in log.read_text(encoding="utf-8").splitlines() if x.strip()]
+    if only is not None:
+        labels = {q.id: q for q in only}
+        rows = [dict(r, answerable=labels[r["id"]].answerable, near_topic=labels[r["id"]].near_topic)
+                for r in rows if r["id"] in labels]
     names = list(rows[0]["variants"])
     questions = [Question(r["id"], r["question"], r["answerable"], near_topic=r["near_topic"]) for r in rows]
     scores: dict[str, list[dict[str, Any]]] = {n: [] for n in names}

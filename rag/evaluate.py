@@ -731,8 +731,10 @@ def _table_from_logs(args: argparse.Namespace, settings: Settings) -> int:
     if missing:
         raise BadInputError(f"no such ablation log: {', '.join(missing)}", "give ablation.jsonl files from rag eval --ablation")
     policy = Assistant(settings).policy
-    table = ablation.table_from_logs(logs, policy)
-    n = sum(1 for log in logs for x in log.read_text(encoding="utf-8").splitlines() if x.strip())
+    only = load_questions(Path(args.questions)) if args.questions else None
+    table = ablation.table_from_logs(logs, policy, only)
+    n = next(iter(table.values()))
+    n = n["n_answerable"] + n["n_unanswerable"]
     result = {"questions": n, "wall_s": 0.0, "table": table, "policy": policy.__dict__}
     out = Path(args.out or DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)

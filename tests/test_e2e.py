@@ -84,3 +84,17 @@ def test_an_article_that_instructs_the_model_does_not_steer_the_answer(tmp_path:
     assert "Piala Dunia" not in r.answer and not r.refused
     assert any(c.article_id == "999_injected" for c in r.citations)
     assert re.search(r"nota kesepahaman|pertukaran data|ancaman siber", r.answer, re.I)
+
+
+@pytest.mark.default_model
+def test_evidence_first_answer_is_short_prompt_code_cited_and_gated(assistant: Assistant) -> None:
+    """The default path: selected sentences (not chunks), the first-token probability read, markers placed by code."""
+    r = assistant.ask("Kapan Menteri Informasi dan Komunikasi Laos Boviengkham Vongdara berdiskusi dengan Menteri "
+                      "Nguyen Manh Hung?")
+    assert not r.refused and "4 Agustus 2025" in r.answer
+    assert r.prompt_tokens < 700 and sum(len(p.text) for p in r.passages) <= assistant.settings.evidence_max_chars + 200
+    assert 0.0 <= r.signals["p_refuse"] < assistant.settings.gate_p_refuse and r.signals["evidence_score"] > 0.9
+    assert sum(r.attribution.get(k, 0) for k in ("confirmed", "moved", "added")) >= 1
+    cited = r.citations[0]
+    assert cited.article_id == "001_5588f0be4399d35c" and "4 Agustus 2025" in cited.support
+    assert cited.support in cited.passage and re.search(r"\[1\]", r.answer)
