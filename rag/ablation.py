@@ -36,10 +36,13 @@ class Variant:
         return ("naive", "") if self.evidence == "naive" else (self.evidence, self.prompt)
 
 
-def variants(default: Settings) -> list[Variant]:
-    """Every combination, the baseline first, the configured default last."""
+MODES = (("chunks", "numbered"), ("chunks", "plain"), ("sentences", "plain"))  # evidence / prompt style pairs
+
+
+def variants(default: Settings, modes: list[tuple[str, str]] | None = None) -> list[Variant]:
+    """Every combination (of the given evidence/prompt modes), the baseline first, the configured default last."""
     out = [Variant("naive baseline (PrivateGPT 0.6 recipe)", "naive")]
-    for evidence, prompt in (("chunks", "numbered"), ("chunks", "plain"), ("sentences", "plain")):
+    for evidence, prompt in (MODES if modes is None else modes):
         for attribution in (False, True):
             for gate in (False, True):
                 parts = [evidence, f"{prompt} prompt"] + (["attribution"] if attribution else []) + \

@@ -145,7 +145,9 @@ def clean_article(raw: RawArticle, article_id: str) -> Document:
             url = url or m.group(1)
             dropped.append(("source line", line))
         elif _TAIL_SECTION.match(line) and i >= len(lines) // 2:
-            dropped.extend(("related-articles list or footer", x) for x in lines[i:] if x)
+            tail = [x for x in lines[i:] if x]
+            url = url or next((m.group(1) for x in tail if (m := _SOURCE.match(x))), None)  # a link after the list
+            dropped.extend(("related-articles list or footer", x) for x in tail)
             break
         else:
             kept.append(line)

@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run PrivateGPT 0.6's default recipe on the same models; table side by side")
     s.add_argument("--ablation", action="store_true",
                    help="every technique on and off (evidence, attribution, gate) plus the baseline, one table")
+    s.add_argument("--modes", default=None, metavar="EVIDENCE/PROMPT,...",
+                   help="with --ablation: only these evidence/prompt pairs (chunks/numbered, chunks/plain, "
+                        "sentences/plain); each costs one generation per question")
     s.add_argument("--from-logs", nargs="+", default=None, metavar="ABLATION_JSONL",
                    help="rebuild the comparison table from earlier ablation.jsonl files (merged), "
                         "re-deciding the gated rows with the current gate settings; generates nothing")

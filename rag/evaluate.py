@@ -708,11 +708,23 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def parse_modes(text: str) -> list[tuple[str, str]]:
+    """Parse --modes "chunks/numbered,sentences/plain" into evidence/prompt pairs, refusing unknown ones."""
+    from rag.ablation import MODES
+
+    pairs = [tuple(part.strip().split("/", 1)) for part in text.split(",") if part.strip()]
+    bad = ["/".join(p) for p in pairs if p not in MODES]
+    if bad or not pairs:
+        known = ", ".join("/".join(m) for m in MODES)
+        raise BadInputError(f"unknown ablation mode: {', '.join(bad) if bad else repr(text)}", f"choose from {known}")
+    return pairs  # type: ignore[return-value]
+
+
 def _run_comparison(args: argparse.Namespace, settings: Settings, questions: list[Question], out: Path) -> int:
     """`rag eval --ablation` (every technique on and off, plus the baseline) or `--baseline naive` (default vs it)."""
     from rag import ablation
 
-    chosen = ablation.variants(settings)
+    chosen = ablation.variants(settings, parse_modes(args.modes) if args.modes else None)
     if not args.ablation:
         chosen = [chosen[0], chosen[-1]]  # the baseline and the configured default
     result = ablation.run(settings, questions, chosen, out, progress=not args.json)

@@ -10,7 +10,8 @@ import pytest
 from rag import ablation, baseline
 from rag.cli import main
 from rag.embed import get_embedder
-from rag.evaluate import DEFAULT_QUESTIONS, Question
+from rag.errors import BadInputError
+from rag.evaluate import DEFAULT_QUESTIONS, Question, parse_modes
 from rag.policy import Policy
 from rag.settings import Settings
 from rag.store import Index
@@ -39,6 +40,17 @@ def test_variants_put_the_baseline_first_and_the_configured_default_last(seed_se
     assert len({v.generation for v in vs}) == 4  # baseline + three generations shared by the other rows
     chunky = seed_settings.model_copy(update={"evidence": "chunks", "prompt_style": "numbered", "gate": False})
     assert (ablation.variants(chunky)[-1].evidence, ablation.variants(chunky)[-1].gate) == ("chunks", False)
+    two = ablation.variants(seed_settings, [("chunks", "numbered"), ("sentences", "plain")])
+    assert len(two) == 9 and {v.generation for v in two} == {("naive", ""), ("chunks", "numbered"), ("sentences", "plain")}
+
+
+def test_ablation_modes_are_parsed_and_unknown_ones_refused(seed_settings: Settings,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_modes("chunks/numbered, sentences/plain") == [("chunks", "numbered"), ("sentences", "plain")]
+    with pytest.raises(BadInputError, match="sentences/numbered"):
+        parse_modes("sentences/numbered")
+    code = main(["--index-dir", str(seed_settings.index_dir), "eval", "--ablation", "--modes", "chunk/plain"])
+    assert code != 0 and "unknown ablation mode: chunk/plain" in capsys.readouterr().err
 
 
 def test_support_is_right_with_a_key_fact_or_most_of_the_gold_passage() -> None:
