@@ -24,7 +24,7 @@ from rag.generate import FirstTokenProbe, get_generator
 from rag.ingest import IngestReport, ingest
 from rag.language import REFUSAL, SUPPORTED, UNSUPPORTED_REPLY, detect_language
 from rag.policy import Decision, Policy, Reason, Signals, decide
-from rag.prompt import build_messages
+from rag.prompt import build_messages, source_line
 from rag.retrieve import Retrieval, retrieve
 from rag.settings import Settings, get_settings
 from rag.store import CURRENT, Index
@@ -200,7 +200,10 @@ class Assistant:
             checked = check_citations(raw, passages)
         signals = replace(
             signals, answer_empty=not raw, said_not_found=bool(raw) and says_not_found(raw, REFUSAL[language]),
-            invented_figures=tuple(unsupported_numbers(checked.text, [p.text for p in passages] + [question])),
+            # A figure is invented when the model saw it nowhere: not in the passages, their source lines (the
+            # article dates), or the question.
+            invented_figures=tuple(unsupported_numbers(
+                checked.text, [f"{source_line(p)}\n{p.text}" for p in passages] + [question])),
             cited=bool(checked.citations),
         )
         return checked, decide(signals, policy or self.policy), stats

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from rag.pipeline import Assistant
 from rag.policy import Decision, Policy, Reason, Signals, decide
+from rag.settings import Settings
+from rag.types import Passage
 
 POLICY = Policy(gate=True, p_refuse_max=0.35, p_refuse_soft=0.15, evidence_soft=0.86)
 
@@ -60,3 +65,15 @@ def test_an_answer_without_citation_is_flagged_not_refused() -> None:
 
 def test_reason_is_a_stable_string_value() -> None:
     assert Reason.WEAK_EVIDENCE == "weak_evidence" and Reason("model_likely_refuses") is Reason.MODEL_LIKELY_REFUSES
+
+
+def test_a_year_from_the_article_date_the_model_was_shown_is_not_invented(tmp_path: Path) -> None:
+    """The prompt shows each passage's source line (title, site, date); figures from it are not invented."""
+    assistant = Assistant(Settings(index_dir=tmp_path / "index"))  # verify without attribution needs no index
+    p = Passage(article_id="a", title="ASEAN CERT", url=None, date="2024-10-16", site="csa.gov.sg",
+                source_file="a.txt", start=0, end=40, text="The launch was announced on 16 October.",
+                chunk_ids=["a#0"], n=1)
+    kept = Signals(evidence_score=0.99, p_refuse=0.0)
+    for answer, invented in (("It was announced on October 16, 2024 [1].", ()), ("It was announced in 2023 [1].", ("2023",))):
+        _, decision, _ = assistant.verify(answer, [p], kept, "en", "When was it announced?", attribution=False)
+        assert decision.answer == (not invented) and (decision.reason is Reason.INVENTED_FIGURE) == bool(invented)
