@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +68,14 @@ def derive(assistant: Any, generated: Any, q: Question, v: Variant, policy: Poli
     if not generated.raw_answer:  # refused before generation (weak evidence, language): same for all variants
         return generated
     signals = Signals(**{k: (tuple(x) if k == "invented_figures" else x) for k, x in generated.signals.items()})
-    checked, decision, stats = assistant.verify(
+    checked, decision, stats, signals = assistant.verify(
         generated.raw_answer, generated.passages, signals, generated.language,
         generated.standalone_question or generated.question, attribution=v.attribution,
         policy=replace(policy, gate=v.gate),
     )
     r = replace(generated, answer=checked.text, citations=checked.citations, invalid_markers=checked.invalid_markers,
                 uncited=decision.uncited, refused=not decision.answer, refusal_reason=decision.reason,
-                attribution=stats)
+                attribution=stats, signals=asdict(signals))
     if r.refused:
         r.citations, r.uncited = [], False
     return r

@@ -185,8 +185,8 @@ class Assistant:
     def verify(
         self, raw: str, passages: list[Passage], signals: Signals, language: str, question: str,
         attribution: bool | None = None, policy: Policy | None = None,
-    ) -> tuple[CheckedAnswer, Decision, dict[str, int]]:
-        """After generation: markers checked (or re-attributed by code), then the policy decides."""
+    ) -> tuple[CheckedAnswer, Decision, dict[str, int], Signals]:
+        """After generation: markers checked (or re-attributed by code), then the policy decides on the full signals."""
         stats: dict[str, int] = {}
         if attribution if attribution is not None else self.settings.attribution:
             claims = split_claims(raw)
@@ -206,7 +206,7 @@ class Assistant:
                 checked.text, [f"{source_line(p)}\n{p.text}" for p in passages] + [question])),
             cited=bool(checked.citations),
         )
-        return checked, decide(signals, policy or self.policy), stats
+        return checked, decide(signals, policy or self.policy), stats, signals
 
     def ask_stream(
         self, question: str, top_k: int | None = None, max_tokens: int | None = None,
@@ -270,7 +270,7 @@ class Assistant:
             signals = replace(signals, p_refuse=probe.p)
         raw = "".join(pieces).strip()
         timings["total"] = round(time.perf_counter() - t0, 4)
-        checked, decision, stats = self.verify(raw, passages, signals, language, search_q, policy=policy)
+        checked, decision, stats, signals = self.verify(raw, passages, signals, language, search_q, policy=policy)
         result = AskResult(
             answer=checked.text, refused=False, citations=checked.citations, timings=timings,
             invalid_markers=checked.invalid_markers, uncited=decision.uncited, raw_answer=raw,

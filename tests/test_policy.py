@@ -75,5 +75,6 @@ def test_a_year_from_the_article_date_the_model_was_shown_is_not_invented(tmp_pa
                 chunk_ids=["a#0"], n=1)
     kept = Signals(evidence_score=0.99, p_refuse=0.0)
     for answer, invented in (("It was announced on October 16, 2024 [1].", ()), ("It was announced in 2023 [1].", ("2023",))):
-        _, decision, _ = assistant.verify(answer, [p], kept, "en", "When was it announced?", attribution=False)
+        _, decision, _, signals = assistant.verify(answer, [p], kept, "en", "When was it announced?", attribution=False)
         assert decision.answer == (not invented) and (decision.reason is Reason.INVENTED_FIGURE) == bool(invented)
+        assert signals.invented_figures == invented and signals.cited is True
