@@ -28,24 +28,31 @@ class Skipped:
     reason: str
 
 
-def find_article_files(paths: list[Path]) -> tuple[list[Path], list[Skipped]]:
-    """Expand folders to their files (sorted); non-.txt files are reported as skipped."""
+def find_article_files(paths: list[Path], links_outside: bool = False) -> tuple[list[Path], list[Skipped]]:
+    """Expand folders to their files (sorted); non-.txt files, and links out of a folder, are reported as skipped."""
     files: list[Path] = []
+    seen: set[Path] = set()
     skipped: list[Skipped] = []
     for p in paths:
         if not p.exists():
             raise BadInputError(f"no such file or folder: {p}", "check the path, or run `rag ingest` for seeds/")
         candidates = sorted(x for x in p.rglob("*") if x.is_file() or x.is_symlink()) if p.is_dir() else [p]
+        root = p.resolve()
         for f in candidates:
             if f.name.startswith("."):
                 continue
             if f.is_symlink() and not f.exists():
                 skipped.append(Skipped(f, "broken link: the file it points to does not exist"))
                 continue
+            if p.is_dir() and not links_outside and not f.resolve().is_relative_to(root):
+                skipped.append(Skipped(f, f"a link to {f.resolve()}, outside the folder {p} "
+                                          "(set follow_links_outside = true to allow)"))
+                continue
             if f.suffix.lower() != ".txt":
                 skipped.append(Skipped(f, f"not a .txt article (suffix {f.suffix or 'none'!r})"))
-            else:
-                files.append(f.resolve())
+            elif (real := f.resolve()) not in seen:  # a file reached twice (through a link) is read once
+                seen.add(real)
+                files.append(real)
     return files, skipped
 
 

@@ -75,7 +75,7 @@ def ingest(paths: list[Path], settings: Settings, rebuild: bool = False, progres
     """Bring the index in line with the given article files (plus removal of indexed files now gone)."""
     t0 = time.perf_counter()
     report = IngestReport()
-    files, report.skipped = find_article_files(paths)
+    files, report.skipped = find_article_files(paths, settings.follow_links_outside)
     with write_lock(settings.index_dir):
         old = _load_existing(settings, rebuild)
         old_docs = dict(old.docs) if old else {}

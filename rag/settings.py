@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     passage_prefix: str = "passage: "
     embed_batch_size: int = 16
 
+    # Ingest: a link inside a folder that points outside it is skipped unless this is set
+    follow_links_outside: bool = False
+
     # Chunking
     chunk_chars: int = Field(700, ge=200, le=4000, description="target characters per chunk")
     chunk_overlap_sentences: int = Field(1, ge=0, le=5)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.articles import find_article_files
 from rag.errors import IndexError_
 from rag.ingest import ingest
 from rag.store import CURRENT, Index
@@ -67,6 +68,23 @@ def test_bad_files_are_reported_and_the_rest_ingested(workdir: Path) -> None:
     assert len(report.added) == 5
     summary = report.summary()
     assert "skipped 5" in summary and "latin1.txt" in summary
+
+
+def test_links_out_of_the_folder_are_not_followed_unless_allowed(tmp_path: Path) -> None:
+    """A link in the articles folder must not pull a file from elsewhere (e.g. a system file) into the index."""
+    arts, elsewhere = tmp_path / "articles", tmp_path / "private"
+    (arts / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    (elsewhere / "secret.txt").write_text("Kata sandi server adalah rahasia.", encoding="utf-8")
+    (arts / "real.txt").write_text("Menteri berkunjung ke Hanoi.", encoding="utf-8")
+    (arts / "sub" / "inside.txt").symlink_to(arts / "real.txt")
+    (arts / "secret.txt").symlink_to(elsewhere / "secret.txt")
+    files, skipped = find_article_files([arts])
+    assert [f.name for f in files] == ["real.txt"]  # the link within the folder leads to a file already listed
+    assert [(s.path.name, "outside the folder" in s.reason) for s in skipped] == [("secret.txt", True)]
+    files, skipped = find_article_files([arts], links_outside=True)
+    assert sorted(f.name for f in files) == ["real.txt", "secret.txt"] and not skipped
+    assert find_article_files([arts / "secret.txt"])[0][0].name == "secret.txt"  # named explicitly: the user chose it
 
 
 def test_a_file_that_turns_bad_keeps_its_last_good_version(workdir: Path) -> None:
