@@ -44,13 +44,14 @@ def find_article_files(paths: list[Path], links_outside: bool = False) -> tuple[
             if f.is_symlink() and not f.exists():
                 skipped.append(Skipped(f, "broken link: the file it points to does not exist"))
                 continue
-            if p.is_dir() and not links_outside and not f.resolve().is_relative_to(root):
-                skipped.append(Skipped(f, f"a link to {f.resolve()}, outside the folder {p} "
+            real = f.resolve()
+            if p.is_dir() and not links_outside and not real.is_relative_to(root):
+                skipped.append(Skipped(f, f"a link to {real}, outside the folder {p} "
                                           "(set follow_links_outside = true to allow)"))
                 continue
             if f.suffix.lower() != ".txt":
                 skipped.append(Skipped(f, f"not a .txt article (suffix {f.suffix or 'none'!r})"))
-            elif (real := f.resolve()) not in seen:  # a file reached twice (through a link) is read once
+            elif real not in seen:  # a file reached twice (through a link) is read once
                 seen.add(real)
                 files.append(real)
     return files, skipped
