@@ -1,10 +1,15 @@
 """rag: local, private question answering over news articles with verified citations.
 
-Data flow, one module per step:
-articles.py (files -> raw text) -> clean.py (cleaned documents + metadata) -> chunk.py (passages with spans)
--> embed.py (vectors) -> store.py (FAISS + BM25 index on disk) -> retrieve.py (hybrid search)
--> prompt.py (numbered passages) -> generate.py (llama.cpp, streamed) -> citations.py (verified markers).
-pipeline.py ties them together for the CLI (cli.py), the UI (ui/app.py) and evaluation (evaluate.py).
+The folders follow the data:
+  ingest/     files -> cleaned documents (articles.py, clean.py) -> chunks and sentences (chunk.py) -> store (run.py)
+  backends/   the heavy parts behind small protocols, chosen in factory.py from settings:
+              embedders/ (text -> vectors), stores/ (FAISS files or PostgreSQL; dense + lexical search),
+              generators/ (llama.cpp in-process, or any OpenAI-compatible server), models.py (the model registry)
+  answer/     question -> retrieve.py -> evidence.py -> prompt.py -> streamed answer -> attribution.py/citations.py
+              -> policy.py (answer or refuse); assistant.py runs these steps with the components it is given
+  evaluation/ question sets, metrics, the baseline recipe, ablations (`rag eval`)
+Shells over the same Assistant: cli.py (`rag`), server.py (`rag serve`: page + /api + /v1), client.py (`rag ask`
+through a running server), ui/app.py (the chat page).
 """
 
 __version__ = "0.1.0"

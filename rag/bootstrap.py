@@ -79,7 +79,7 @@ def main() -> int:
         step(f"installing {TORCH} (CPU build)")
         run(*pip, TORCH)
     if not venv_has("import llama_cpp; assert llama_cpp.__version__ == '0.3.36'"):
-        # Native build (fastest here); the AMX crash is avoided at load time (rag/generate.py).
+        # Native build (fastest here); the AMX crash is avoided at load time (rag/backends/generators/llama_cpp.py).
         step(f"building {LLAMA} from source (about 7 minutes on 2 cores; pip caches the wheel)")
         run(*pip, LLAMA, env={"CMAKE_ARGS": "-DGGML_NATIVE=ON -DLLAMA_CURL=OFF", "CMAKE_BUILD_PARALLEL_LEVEL": "2"})
 

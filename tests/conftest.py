@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("RAG_SERVER", "none")  # `rag ask` in tests answers in-process unless a test starts a server
 
 from rag.settings import PROJECT_ROOT, Settings  # noqa: E402
 
@@ -31,10 +36,11 @@ def seed_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory: pytest.TempPathFactory, seed_copy: Path) -> Settings:
     """Settings whose index holds the five seed articles (built once per test session)."""
-    from rag.ingest import ingest
+    from rag.backends.factory import make_embedder, make_store
+    from rag.ingest.run import ingest
 
     s = make_settings(tmp_path_factory.mktemp("seedindex"), seeds_dir=seed_copy)
-    ingest([seed_copy], s, progress=False)
+    ingest([seed_copy], s, make_store(s), make_embedder(s), progress=False)
     return s
 
 
@@ -42,3 +48,39 @@ def seed_settings(tmp_path_factory: pytest.TempPathFactory, seed_copy: Path) -> 
 def small_settings(seed_settings: Settings) -> Settings:
     """The seed index with the tiny SmolLM2 generator (proves plumbing, not answer quality)."""
     return seed_settings.model_copy(update={"generator": "smollm2-135m", "max_tokens": 48})
+
+
+def free_port() -> int:
+    """An unused localhost port."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running(cmd: list[str], ready_url: str, log: Path, env: dict[str, str] | None = None,
+            timeout: float = 180) -> Iterator[subprocess.Popen]:
+    """Start a server process, wait until ready_url answers 200, stop it afterwards (fail with its log otherwise)."""
+    import httpx
+
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + timeout
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{cmd[:4]} exited ({proc.returncode}): {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(ready_url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"{cmd[:4]} was not ready in {timeout:.0f} s: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

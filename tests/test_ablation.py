@@ -7,20 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from rag import ablation, baseline
+from rag.evaluation import ablation, baseline
 from rag.cli import main
-from rag.embed import get_embedder
+from rag.backends.factory import make_embedder
 from rag.errors import BadInputError
-from rag.evaluate import DEFAULT_QUESTIONS, Question, parse_modes
-from rag.policy import Policy
+from rag.evaluation.questions import DEFAULT_QUESTIONS, Question
+from rag.evaluation.run import parse_modes
+from rag.answer.policy import Policy
 from rag.settings import Settings
-from rag.store import Index
+from rag.backends.stores.faiss_files import Index
 
 
 def test_baseline_gives_two_windows_of_three_sentences_either_side(seed_settings: Settings) -> None:
     index = Index.load(seed_settings.index_dir)
     q = "Siapa Menteri Informasi dan Komunikasi Laos yang berkunjung ke Vietnam?"
-    passages = baseline.window_passages(index, get_embedder(seed_settings), q)
+    passages = baseline.window_passages(index, make_embedder(seed_settings), q)
     assert len(passages) == baseline.TOP_K == 2 and [p.n for p in passages] == [1, 2]
     assert passages[0].article_id == "001_5588f0be4399d35c"
     for p in passages:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rag.articles import read_article
-from rag.chunk import chunk_document, split_sentences
-from rag.clean import clean_article
+from rag.ingest.articles import read_article
+from rag.ingest.chunk import chunk_document, split_sentences
+from rag.ingest.clean import clean_article
 from tests.conftest import SEEDS
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rag.citations import check_citations, says_not_found
-from rag.language import REFUSAL
+from rag.answer.citations import check_citations, says_not_found
+from rag.answer.language import REFUSAL
 from rag.types import Passage
 
 
@@ -47,7 +47,7 @@ def test_not_found_replies_are_recognised() -> None:
 
 
 def test_numbers_not_in_any_source_are_reported() -> None:
-    from rag.citations import unsupported_numbers
+    from rag.answer.citations import unsupported_numbers
 
     sources = ["Kerja sama selama 15 tahun dengan 1.000 staf; naik 10 peringkat pada 2025.", "Berapa anggarannya?"]
     assert unsupported_numbers("Anggarannya $1.3 billion [2].", sources) == ["1.3"]

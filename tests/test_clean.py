@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.articles import read_article
-from rag.clean import clean_article, normalise
+from rag.ingest.articles import read_article
+from rag.ingest.clean import clean_article, normalise
 from tests.conftest import SEEDS
 
 

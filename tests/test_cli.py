@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.store import CURRENT
+from rag.backends.stores.faiss_files import CURRENT
+from rag.errors import RagError
 
 
 def rag(*args: str, index_dir: Path | None = None, stdin: str | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -39,7 +40,7 @@ def test_unusable_questions(seed_settings, question: str, phrase: str) -> None:
 
 
 def test_nul_and_control_characters_are_removed_from_questions(small_settings) -> None:
-    from rag.pipeline import validate_question
+    from rag.answer.assistant import validate_question
 
     assert validate_question("Siapa\x00 Menteri\x07\x1b[31m Laos?\u202e", small_settings) == "Siapa Menteri [31m Laos?"
 
@@ -137,3 +138,19 @@ def test_settings_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("RAG_MAX_TOKENS", "200")
     s = load_settings(generator="smollm2-135m")
     assert (s.top_k, s.max_tokens, s.generator) == (5, 200, "smollm2-135m")  # file < environment < arguments
+
+
+def test_settings_file_sections_map_to_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.settings import load_settings
+
+    cfg = tmp_path / "rag.toml"
+    cfg.write_text('top_k = 5\n[generator]\nname = "openai:http://127.0.0.1:8080/v1"\nmodel = "qwen"\nmax_tokens = 100\n'
+                   '[store]\nurl = "postgresql://rag@localhost/news"\n[retrieval]\ncandidates = 30\n[server]\nport = 9000\n')
+    monkeypatch.setenv("RAG_CONFIG", str(cfg))
+    monkeypatch.setenv("RAG_GENERATOR_MODEL", "from-env")
+    s = load_settings()
+    assert (s.top_k, s.generator, s.generator_model, s.max_tokens) == (5, "openai:http://127.0.0.1:8080/v1", "from-env", 100)
+    assert (s.store, s.candidates, s.server_port) == ("postgresql://rag@localhost/news", 30, 9000)
+    cfg.write_text("[generator]\nbogus = 1\n")
+    with pytest.raises(RagError, match="generator_bogus"):
+        load_settings()

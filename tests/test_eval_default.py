@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag.cli import main
-from rag.evaluate import DEFAULT_QUESTIONS
+from rag.evaluation.questions import DEFAULT_QUESTIONS
 
 FLOORS = {  # measured on this sample: 1.000, 1.000, 0.964, 0.500, 0.516
     ("retrieval", "hit@3"): 0.95,

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
 
-from rag.articles import read_article
-from rag.clean import clean_article
+from rag.ingest.articles import read_article
+from rag.ingest.clean import clean_article
 from rag.cli import main
 from rag.errors import BadInputError
-from rag.evaluate import (
-    DEFAULT_QUESTIONS,
-    Question,
+from rag.evaluation.metrics import (
     article_ranking,
     citation_precision,
     citation_validity,
@@ -24,15 +21,15 @@ from rag.evaluate import (
     gold_passage_given,
     hit_at_k,
     key_fact_recall,
-    load_questions,
     ndcg_at_k,
     reciprocal_rank,
-    score_question,
-    summarise,
     token_f1,
 )
-from rag.language import REFUSAL, UNCITED_NOTE
-from rag.pipeline import AskResult
+from rag.evaluation.questions import DEFAULT_QUESTIONS, Question, load_questions
+from rag.evaluation.scoring import result_row, score_question
+from rag.evaluation.summary import summarise
+from rag.answer.language import REFUSAL, UNCITED_NOTE
+from rag.answer.assistant import AskResult
 from rag.settings import PROJECT_ROOT, Settings
 from rag.types import Citation, Passage
 from tests.conftest import SEEDS
@@ -173,8 +170,6 @@ def test_refusals_score_zero_on_answerable_and_full_on_unanswerable() -> None:
 
 
 def test_summary_micro_and_macro_citation_validity_and_refusal_rates() -> None:
-    from rag.evaluate import result_row
-
     rows = [
         result_row(question(id="1"), ask_result("Qatar [1] Laos [2].", citations=[citation(1, "a")]), ["a"], None, 0.1),
         result_row(question(id="2"), ask_result("Qatar [1].", citations=[citation(1, "a")], invalid=[5, 6, 7]),
@@ -308,21 +303,14 @@ def test_rag_eval_end_to_end_with_the_small_model(
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / png).stat().st_size > 5000
 
 
-# ---------------------------------------------------------------- benchmark script
-
-
-def load_benchmark():  # noqa: ANN201 - a module
-    spec = importlib.util.spec_from_file_location("benchmark", PROJECT_ROOT / "eval" / "benchmark.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# ---------------------------------------------------------------- benchmark module
 
 
 def test_benchmark_is_importable_and_its_baselines_agree_with_the_index() -> None:
     import numpy as np
 
-    bench = load_benchmark()
+    from rag.evaluation import benchmark as bench
+
     for name in ("main", "bench_answer", "bench_retrieval", "bench_ingest", "bench_cold_start", "direct_llama",
                  "synthetic_index", "markdown_table"):
         assert callable(getattr(bench, name)), name

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.attribution import AttributionParams, attribute, hybrid_similarity, split_claims
-from rag.chunk import split_sentences
-from rag.evidence import EvidenceParams, select_evidence
-from rag.store import Index
+from rag.answer.attribution import AttributionParams, attribute, hybrid_similarity, split_claims
+from rag.ingest.chunk import split_sentences
+from rag.answer.evidence import EvidenceParams, select_evidence
+from rag.backends.stores.faiss_files import Index
 from rag.types import Chunk, Document, Passage, Sentence
 
 DIM = 8

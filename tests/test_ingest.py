@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles import find_article_files
+from rag.ingest.articles import find_article_files
 from rag.errors import IndexError_
-from rag.ingest import ingest
-from rag.store import CURRENT, Index
+from rag.backends.factory import make_embedder, make_store
+from rag.ingest.run import check_compatible, ingest
+from rag.backends.stores.faiss_files import CURRENT, Index
 from tests.conftest import SEEDS, make_settings
 
 
@@ -28,18 +29,18 @@ def workdir(tmp_path: Path) -> Path:
 def test_incremental_add_update_unchanged_remove(workdir: Path) -> None:
     s = make_settings(workdir)
     arts = workdir / "articles"
-    first = ingest([arts], s, progress=False)
+    first = ingest([arts], s, make_store(s), make_embedder(s), progress=False)
     assert len(first.added) == 5 and first.wrote_index and first.embedded_chunks == first.chunks
     gen1 = (s.index_dir / CURRENT).read_text()
 
-    again = ingest([arts], s, progress=False)
+    again = ingest([arts], s, make_store(s), make_embedder(s), progress=False)
     assert len(again.unchanged) == 5 and not again.wrote_index and again.embedded_chunks == 0
     assert (s.index_dir / CURRENT).read_text() == gen1, "nothing changed: no new generation"
 
     f = arts / "002_6f724baf5e7adcba.txt"
     f.write_text(f.read_text(encoding="utf-8").replace("18 negara", "19 negara"), encoding="utf-8")
     (arts / "004_c4081a22872c9916.txt").unlink()
-    third = ingest([arts], s, progress=False)
+    third = ingest([arts], s, make_store(s), make_embedder(s), progress=False)
     assert third.updated == ["002_6f724baf5e7adcba"] and third.removed == ["004_c4081a22872c9916"]
     index = Index.load(s.index_dir)
     assert third.embedded_chunks == sum(c.article_id == "002_6f724baf5e7adcba" for c in index.chunks)
@@ -47,7 +48,7 @@ def test_incremental_add_update_unchanged_remove(workdir: Path) -> None:
     assert "004_c4081a22872c9916" not in index.docs and len(index.docs) == 4
     # Vectors of unchanged articles were reused, not recomputed: identical to a fresh build.
     fresh = make_settings(workdir / "fresh")
-    ingest([arts], fresh, progress=False)
+    ingest([arts], fresh, make_store(fresh), make_embedder(fresh), progress=False)
     import numpy as np
 
     np.testing.assert_allclose(index.all_vectors(), Index.load(fresh.index_dir).all_vectors(), atol=1e-5)
@@ -60,7 +61,8 @@ def test_bad_files_are_reported_and_the_rest_ingested(workdir: Path) -> None:
     (arts / "empty.txt").write_text("   \n")
     (arts / "report.pdf").write_bytes(b"%PDF-1.4")
     (arts / "dangling.txt").symlink_to(workdir / "nowhere.txt")
-    report = ingest([arts], make_settings(workdir), progress=False)
+    s0 = make_settings(workdir)
+    report = ingest([arts], s0, make_store(s0), make_embedder(s0), progress=False)
     reasons = {p.name: r for p, r in ((s.path, s.reason) for s in report.skipped)}
     assert "not valid UTF-8 (byte 0xe9" in reasons["latin1.txt"]
     assert "binary" in reasons["binary.txt"] and "empty" in reasons["empty.txt"]
@@ -90,9 +92,9 @@ def test_links_out_of_the_folder_are_not_followed_unless_allowed(tmp_path: Path)
 def test_a_file_that_turns_bad_keeps_its_last_good_version(workdir: Path) -> None:
     s = make_settings(workdir)
     arts = workdir / "articles"
-    ingest([arts], s, progress=False)
+    ingest([arts], s, make_store(s), make_embedder(s), progress=False)
     (arts / "003_103e626a5a1d57e5.txt").write_bytes(b"\xff\xfe broken")
-    report = ingest([arts], s, progress=False)
+    report = ingest([arts], s, make_store(s), make_embedder(s), progress=False)
     assert any(x.path.name == "003_103e626a5a1d57e5.txt" for x in report.skipped)
     assert "003_103e626a5a1d57e5" in Index.load(s.index_dir).docs and not report.removed
 
@@ -102,20 +104,20 @@ def test_missing_path_is_an_error_and_touches_nothing(workdir: Path) -> None:
 
     s = make_settings(workdir)
     with pytest.raises(BadInputError, match="no such file or folder"):
-        ingest([workdir / "typo"], s, progress=False)
+        ingest([workdir / "typo"], s, make_store(s), make_embedder(s), progress=False)
     assert not (s.index_dir / CURRENT).exists()
 
 
 def test_other_settings_are_detected_with_what_to_do(workdir: Path) -> None:
     s = make_settings(workdir)
-    ingest([workdir / "articles"], s, progress=False)
+    ingest([workdir / "articles"], s, make_store(s), make_embedder(s), progress=False)
     other = s.model_copy(update={"chunk_chars": 400})
     with pytest.raises(IndexError_, match="chunk_chars: index has 700, settings say 400") as e:
-        Index.load(s.index_dir).check_compatible(other)
+        check_compatible(make_store(s), other)
     assert "rag ingest --rebuild" in str(e.value)
     with pytest.raises(IndexError_):
-        ingest([workdir / "articles"], other, progress=False)
-    rebuilt = ingest([workdir / "articles"], other, rebuild=True, progress=False)
+        ingest([workdir / "articles"], other, make_store(other), make_embedder(other), progress=False)
+    rebuilt = ingest([workdir / "articles"], other, make_store(other), make_embedder(other), rebuild=True, progress=False)
     assert rebuilt.wrote_index and Index.load(s.index_dir).meta["fingerprint"]["chunk_chars"] == 400
 
 
@@ -132,26 +134,26 @@ def test_damaged_or_missing_index_gives_a_clear_error(tmp_path: Path, seed_setti
 
 def test_leftovers_of_a_crashed_write_are_ignored_and_cleaned(workdir: Path) -> None:
     s = make_settings(workdir)
-    ingest([workdir / "articles"], s, progress=False)
+    ingest([workdir / "articles"], s, make_store(s), make_embedder(s), progress=False)
     (s.index_dir / ".tmp-gen-crashed").mkdir()
     (s.index_dir / ".tmp-gen-crashed" / "chunks.json").write_text("[")
     (s.index_dir / ".CURRENT.tmp").write_text("gen-does-not-exist")
     assert len(Index.load(s.index_dir).docs) == 5
     f = workdir / "articles" / "000_fe7235151a4f32f4.txt"
     f.write_text(f.read_text(encoding="utf-8") + "\nTambahan kalimat penutup.\n", encoding="utf-8")
-    ingest([workdir / "articles"], s, progress=False)
+    ingest([workdir / "articles"], s, make_store(s), make_embedder(s), progress=False)
     assert not (s.index_dir / ".tmp-gen-crashed").exists()
     assert len([p for p in s.index_dir.iterdir() if p.name.startswith("gen-")]) == 1
 
 
 def test_killing_ingest_at_any_moment_leaves_a_working_index(workdir: Path) -> None:
     """SIGKILL an ingest that rewrites two articles at several moments; the index always loads and answers."""
-    from rag.embed import get_embedder
-    from rag.retrieve import retrieve
+    from rag.backends.factory import make_embedder
+    from rag.answer.retrieve import retrieve
 
     s = make_settings(workdir)
     arts = workdir / "articles"
-    ingest([arts], s, progress=False)
+    ingest([arts], s, make_store(s), make_embedder(s), progress=False)
     env = {**os.environ, "RAG_INDEX_DIR": str(s.index_dir)}
     outcomes = []
     for i, delay in enumerate([0.3, 1.5, 3.0, 4.5, 6.0, 8.0, 12.0]):
@@ -165,9 +167,9 @@ def test_killing_ingest_at_any_moment_leaves_a_working_index(workdir: Path) -> N
         proc.wait()
         index = Index.load(s.index_dir)
         assert len(index.docs) == 5 and index.vectors.ntotal == len(index.chunks)
-        hit = retrieve(index, get_embedder(s), "Siapa Menteri Informasi dan Komunikasi Laos?", s)
+        hit = retrieve(index, make_embedder(s), "Siapa Menteri Informasi dan Komunikasi Laos?", s)
         assert hit.passages[0].article_id == "001_5588f0be4399d35c"
         outcomes.append(f"Revisi {i}." in index.docs["001_5588f0be4399d35c"].text)
     assert not all(outcomes), "some kills must have landed before the switch (else the test proves nothing)"
-    report = ingest([arts], s, progress=False)  # and a later ingest completes the interrupted work
+    report = ingest([arts], s, make_store(s), make_embedder(s), progress=False)  # and a later ingest completes the interrupted work
     assert f"Revisi {i}." in Index.load(s.index_dir).docs["001_5588f0be4399d35c"].text or not report.wrote_index

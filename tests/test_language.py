@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rag.language import detect_language
+from rag.answer.language import detect_language
 from rag.settings import PROJECT_ROOT
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ModelError
-from rag.models import PACKAGED, PackagedGGUF, assemble_packaged, package_dir, resolve_gguf, sha256_file
+from rag.backends.models import PACKAGED, PackagedGGUF, assemble_packaged, package_dir, resolve_gguf, sha256_file
 
 
 def test_small_model_is_found_and_verified(tmp_path: Path) -> None:

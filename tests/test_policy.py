@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.pipeline import Assistant
-from rag.policy import Decision, Policy, Reason, Signals, decide
+from rag.answer.assistant import Assistant
+from rag.backends.embedders.fake import FakeEmbedder
+from rag.backends.generators.fake import FakeGenerator
+from rag.backends.stores.faiss_files import FaissStore
+from rag.answer.policy import Decision, Policy, Reason, Signals, decide
 from rag.settings import Settings
 from rag.types import Passage
 
@@ -69,7 +72,8 @@ def test_reason_is_a_stable_string_value() -> None:
 
 def test_a_year_from_the_article_date_the_model_was_shown_is_not_invented(tmp_path: Path) -> None:
     """The prompt shows each passage's source line (title, site, date); figures from it are not invented."""
-    assistant = Assistant(Settings(index_dir=tmp_path / "index"))  # verify without attribution needs no index
+    s = Settings(index_dir=tmp_path / "index")  # verify without attribution needs no index and no model
+    assistant = Assistant(s, FakeEmbedder(), FakeGenerator(""), FaissStore(s.index_dir))
     p = Passage(article_id="a", title="ASEAN CERT", url=None, date="2024-10-16", site="csa.gov.sg",
                 source_file="a.txt", start=0, end=40, text="The launch was announced on 16 October.",
                 chunk_ids=["a#0"], n=1)

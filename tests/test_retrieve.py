@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.embed import get_embedder
-from rag.retrieve import merge_passages, retrieve, rrf
-from rag.store import Index
+from rag.backends.factory import make_embedder
+from rag.answer.retrieve import merge_passages, retrieve, rrf
+from rag.backends.stores.faiss_files import Index
 
 
 def test_rrf_rewards_agreement() -> None:
@@ -43,7 +43,7 @@ def test_overlapping_chunks_of_one_article_are_merged(index: Index) -> None:
     ],
 )
 def test_questions_in_both_languages_find_their_article(seed_settings, index: Index, question: str, article: str) -> None:
-    r = retrieve(index, get_embedder(seed_settings), question, seed_settings)
+    r = retrieve(index, make_embedder(seed_settings), question, seed_settings)
     assert r.passages[0].article_id == article and not r.weak
     p = r.passages[0]
     assert index.docs[article].text[p.start : p.end] == p.text and {"fused", "dense"} <= set(p.scores)
@@ -51,7 +51,7 @@ def test_questions_in_both_languages_find_their_article(seed_settings, index: In
 
 @pytest.mark.parametrize("question", ["Bagaimana cara memasak rendang yang empuk?", "Who won the 2024 Olympic marathon?"])
 def test_off_topic_questions_are_weak_evidence(seed_settings, index: Index, question: str) -> None:
-    r = retrieve(index, get_embedder(seed_settings), question, seed_settings)
+    r = retrieve(index, make_embedder(seed_settings), question, seed_settings)
     assert r.weak and r.best_dense < seed_settings.min_dense_score
 
 
@@ -59,5 +59,5 @@ def test_fusion_modes_and_top_k(seed_settings, index: Index) -> None:
     q = "Perjanjian Ekstradisi Mozambik"
     for mode in ("dense", "lexical", "rrf"):
         s = seed_settings.model_copy(update={"fusion": mode})
-        r = retrieve(index, get_embedder(s), q, s, top_k=5)
+        r = retrieve(index, make_embedder(s), q, s, top_k=5)
         assert r.passages[0].article_id == "004_c4081a22872c9916" and len(r.passages) <= 5

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from rag.language import REFUSAL
+from rag.answer.language import REFUSAL
 from rag.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -87,10 +87,10 @@ def _free_port() -> int:
 
 def _start_app(settings: Settings) -> tuple[Any, str]:
     """Start the real page (models warmed up once) in this process; returns (demo, url)."""
-    from rag.pipeline import Assistant
+    from rag.backends.factory import make_assistant
     from ui.app import build_app, serve
 
-    assistant = Assistant(settings)
+    assistant = make_assistant(settings)
     assistant.warm_up()
     demo = build_app(assistant)
     port = _free_port()

@@ -1,0 +1,1 @@
+"""Question -> evidence -> prompt -> streamed answer -> verified citations; the Assistant runs these steps."""

@@ -1,0 +1,304 @@
+"""The ask path shared by the CLI, the UI and evaluation: question -> passages -> streamed answer -> citations."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+from rag.ingest.articles import read_article
+from rag.answer.attribution import AttributionParams, attribute, split_claims
+from rag.answer.citations import CheckedAnswer, check_citations, says_not_found, unsupported_numbers
+from rag.ingest.clean import clean_article
+from rag.errors import BadInputError
+from rag.answer.followup import needs_rewrite, rewrite_question
+from rag.answer.evidence import EvidenceParams, select_evidence
+from rag.backends.embedders.base import Embedder
+from rag.backends.generators.base import GenerationReport, Generator
+from rag.backends.stores.base import Store, StoreReader
+from rag.ingest.run import IngestReport, check_compatible, ingest
+from rag.answer.language import REFUSAL, SUPPORTED, UNSUPPORTED_REPLY, detect_language
+from rag.answer.policy import Decision, Policy, Reason, Signals, decide
+from rag.answer.prompt import build_messages, source_line
+from rag.answer.retrieve import Retrieval, retrieve
+from rag.settings import Settings
+from rag.types import Citation, Passage
+
+
+@dataclass
+class AskResult:
+    """Everything about one answered (or refused) question; `to_dict` is the `rag ask --json` object."""
+
+    question: str
+    answer: str
+    refused: bool
+    citations: list[Citation]
+    passages: list[Passage]
+    timings: dict[str, float | None]
+    model: dict[str, str]
+    language: str
+    refusal_reason: Reason | None = None
+    uncited: bool = False  # answered, but no verified citation (the shells add a note)
+    invalid_markers: list[int] = field(default_factory=list)
+    standalone_question: str | None = None
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    raw_answer: str = ""  # what the model wrote, before verification
+    signals: dict[str, Any] = field(default_factory=dict)  # what the policy decided on
+    attribution: dict[str, int] = field(default_factory=dict)  # markers confirmed/moved/added/dropped
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AskResult:
+        """The result back from its JSON form (what a server sends)."""
+        d = dict(d)
+        d["citations"] = [Citation(**c) for c in d.get("citations", [])]
+        d["passages"] = [Passage(**p) for p in d.get("passages", [])]
+        d["refusal_reason"] = Reason(d["refusal_reason"]) if d.get("refusal_reason") else None
+        return cls(**d)
+
+
+@dataclass
+class Retrieved:
+    """Event: retrieval finished (the UI shows the evidence now)."""
+
+    passages: list[Passage]
+    standalone_question: str | None
+    refused: bool
+
+
+@dataclass
+class Token:
+    """Event: a piece of the answer text."""
+
+    text: str
+
+
+@dataclass
+class Done:
+    """Event: the final, verified result."""
+
+    result: AskResult
+
+
+Event = Union[Retrieved, Token, Done]
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def validate_question(question: str, settings: Settings) -> str:
+    """The question with control characters removed; BadInputError when it cannot be asked."""
+    if not isinstance(question, str):
+        raise BadInputError("the question must be text")
+    q = unicodedata.normalize("NFC", _CONTROL.sub(" ", question.replace("\n", " ").replace("\t", " ")))
+    q = re.sub(r"\s+", " ", q).strip()
+    if not q:
+        raise BadInputError("the question is empty", 'ask something, e.g. rag ask "Apa itu Konvensi Hanoi?"')
+    if len(q) > settings.max_question_chars:
+        raise BadInputError(
+            f"the question is {len(q):,} characters long; the limit is {settings.max_question_chars:,}",
+            "ask a shorter, focused question (the limit is the max_question_chars setting)",
+        )
+    if not re.search(r"\w", q):
+        raise BadInputError("the question has no words in it")
+    return q
+
+
+class Assistant:
+    """Answers questions over one store with one embedder and one generator; every front end asks through it.
+
+    It receives its components (see rag.backends.factory.make_assistant for the ones chosen from settings)."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, generator: Generator, store: Store) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.generator = generator
+        self.store = store
+        self._checked: StoreReader | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def index(self) -> StoreReader:
+        """The store's current contents (a new ingest, from any process, is seen by the next question)."""
+        with self._lock:
+            view = self.store.snapshot()
+            if view is not self._checked:  # a new generation: check it was built with these settings
+                check_compatible(self.store, self.settings)
+                self._checked = view
+            return view
+
+    def ingest(self, paths: list[Path], rebuild: bool = False, progress: bool = True) -> IngestReport:
+        """Ingest articles; the next question sees the new index."""
+        return ingest(paths, self.settings, self.store, self.embedder, rebuild=rebuild, progress=progress)
+
+    def add_article(self, source: Path, filename: str) -> IngestReport:
+        """Validate an uploaded .txt article, keep a copy in uploads_dir, and index it (no restart needed)."""
+        name = Path(filename).name
+        if Path(name).suffix.lower() != ".txt":
+            raise BadInputError(f"{name}: only .txt articles can be added")
+        size = source.stat().st_size
+        if size > self.settings.ui_max_upload_bytes:
+            raise BadInputError(f"{name}: {size:,} bytes is over the {self.settings.ui_max_upload_bytes:,}-byte limit")
+        raw = read_article(source)  # raises with the reason: not UTF-8, binary, empty
+        if not clean_article(raw, Path(name).stem).text:
+            raise BadInputError(f"{name}: no article text is left after removing page boilerplate")
+        self.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+        target = self.settings.uploads_dir / name
+        tmp = target.with_name(f".{name}.part")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+        return self.ingest([target], progress=False)
+
+    def articles(self) -> list[dict[str, Any]]:
+        """Metadata of every indexed article, newest first."""
+        return self.index.article_list()
+
+    def model_names(self) -> dict[str, str]:
+        """Names of the configured generator and embedder."""
+        return {"generator": self.generator.name, "embedder": self.embedder.name}
+
+    def warm_up(self) -> None:
+        """Load the index and both models now rather than on the first question."""
+        _ = self.index
+        self.embedder.embed_query("warm up")
+        warm = getattr(self.generator, "warm_up", None)
+        if warm:
+            warm()
+
+    def retrieve(self, question: str, top_k: int | None = None) -> Retrieval:
+        """Hybrid retrieval for a question (validated first)."""
+        q = validate_question(question, self.settings)
+        return retrieve(self.index, self.embedder, q, self.settings, top_k)
+
+    @property
+    def policy(self) -> Policy:
+        """The answer policy from the settings."""
+        st = self.settings
+        return Policy(gate=st.gate, p_refuse_max=st.gate_p_refuse, p_refuse_soft=st.gate_p_refuse_soft,
+                      evidence_soft=st.gate_evidence_soft)
+
+    def evidence(self, found: Retrieval, question: str, index: StoreReader | None = None) -> list[Passage]:
+        """What the model reads: the selected sentences (default) or the top fused chunks."""
+        if self.settings.evidence == "chunks" or found.query_vector is None:
+            return found.passages
+        st = self.settings
+        params = EvidenceParams(max_chars=st.evidence_max_chars, max_key=st.evidence_max_key, margin=st.evidence_margin,
+                                lexical_weight=st.evidence_lexical_weight, neighbours=st.evidence_neighbours,
+                                chunk_prior=st.evidence_chunk_prior)
+        return select_evidence(index or self.index, question, found.query_vector, found.ranked, params)
+
+    def verify(
+        self, raw: str, passages: list[Passage], signals: Signals, language: str, question: str,
+        attribution: bool | None = None, policy: Policy | None = None, index: StoreReader | None = None,
+    ) -> tuple[CheckedAnswer, Decision, dict[str, int], Signals]:
+        """After generation: markers checked (or re-attributed by code), then the policy decides on the full signals."""
+        stats: dict[str, int] = {}
+        if attribution if attribution is not None else self.settings.attribution:
+            claims = split_claims(raw)
+            vectors = self.embedder.embed_passages([c.text for c in claims]) if claims else None
+            params = AttributionParams(threshold=self.settings.attribution_threshold,
+                                       token_weight=self.settings.attribution_token_weight)
+            checked, counts = attribute(raw, passages, index or self.index, vectors, params) if claims else (
+                check_citations(raw, passages), {})
+            stats = dict(counts)
+        else:
+            checked = check_citations(raw, passages)
+        signals = replace(
+            signals, answer_empty=not raw, said_not_found=bool(raw) and says_not_found(raw, REFUSAL[language]),
+            # A figure is invented when the model saw it nowhere: not in the passages, their source lines (the
+            # article dates), or the question.
+            invented_figures=tuple(unsupported_numbers(
+                checked.text, [f"{source_line(p)}\n{p.text}" for p in passages] + [question])),
+            cited=bool(checked.citations),
+        )
+        return checked, decide(signals, policy or self.policy), stats, signals
+
+    def ask_stream(
+        self, question: str, top_k: int | None = None, max_tokens: int | None = None,
+        history: list[tuple[str, str]] | None = None, gate: bool | None = None,
+    ) -> Iterator[Event]:
+        """Answer a question as events: Retrieved, then Token pieces, then Done with the verified result.
+
+        gate=False generates even when the first token says the model will refuse (evaluation records both)."""
+        t0 = time.perf_counter()
+        q = validate_question(question, self.settings)
+        language = detect_language(q)
+        timings: dict[str, float | None] = {"retrieval": None, "first_token": None, "total": None}
+        base = dict(question=q, model=self.model_names(), language=language)
+        policy = self.policy if gate is None else replace(self.policy, gate=gate)
+        if language not in SUPPORTED:
+            decision = decide(Signals(language_supported=False), policy)
+            yield Retrieved([], None, refused=True)
+            timings["total"] = round(time.perf_counter() - t0, 4)
+            yield Done(AskResult(answer=UNSUPPORTED_REPLY, refused=True, citations=[], passages=[], timings=timings,
+                                 refusal_reason=decision.reason, **base))
+            return
+        index = self.index
+        standalone = None
+        if history and needs_rewrite(q, history):
+            standalone = rewrite_question(self.generator, q, history, language)
+        search_q = standalone or q
+        found = retrieve(index, self.embedder, search_q, self.settings, top_k)
+        passages = self.evidence(found, search_q, index)
+        timings["retrieval"] = round(time.perf_counter() - t0, 4)
+        scored = [p.scores["evidence"] for p in passages if "evidence" in p.scores]  # none for chunk evidence
+        signals = Signals(weak_evidence=found.weak or not passages, evidence_score=max(scored, default=None))
+        base.update(standalone_question=standalone, passages=passages)
+        decision = decide(signals, policy)
+        yield Retrieved(passages, standalone, refused=not decision.answer)
+
+        def refusal(reason: Reason | None) -> Done:
+            timings["total"] = round(time.perf_counter() - t0, 4)
+            return Done(AskResult(answer=REFUSAL[language], refused=True, citations=[], timings=timings,
+                                  refusal_reason=reason, signals=asdict(signals), **base))
+
+        if not decision.answer:
+            yield refusal(decision.reason)
+            return
+        messages = build_messages(search_q, passages, language, self.settings.prompt_style)
+        report = GenerationReport(watch=[REFUSAL[language], REFUSAL["en"], REFUSAL["id"]])
+        pieces: list[str] = []
+        stream = self.generator.stream(messages, max_tokens or self.settings.max_tokens, self.settings.temperature,
+                                       report)
+        for piece in stream:
+            if timings["first_token"] is None:
+                timings["first_token"] = round(time.perf_counter() - t0, 4)
+                signals = replace(signals, p_refuse=report.p_watch)
+                decision = decide(signals, policy)
+                if not decision.answer:  # the model is about to refuse: stop now, nothing was shown
+                    stream.close()
+                    yield refusal(decision.reason)
+                    return
+            pieces.append(piece)
+            yield Token(piece)
+        if report.p_watch is not None:
+            signals = replace(signals, p_refuse=report.p_watch)
+        raw = "".join(pieces).strip()
+        timings["total"] = round(time.perf_counter() - t0, 4)
+        checked, decision, stats, signals = self.verify(raw, passages, signals, language, search_q, policy=policy,
+                                                        index=index)
+        result = AskResult(
+            answer=checked.text, refused=False, citations=checked.citations, timings=timings,
+            invalid_markers=checked.invalid_markers, uncited=decision.uncited, raw_answer=raw,
+            prompt_tokens=report.prompt_tokens or 0, generated_tokens=report.completion_tokens or 0,
+            signals=asdict(signals), attribution=stats, **base,
+        )
+        if not decision.answer:
+            result.answer, result.refused, result.citations, result.uncited = REFUSAL[language], True, [], False
+            result.refusal_reason = decision.reason
+        yield Done(result)
+
+    def ask(self, question: str, **kwargs: Any) -> AskResult:
+        """Answer a question and return only the final result."""
+        for event in self.ask_stream(question, **kwargs):
+            if isinstance(event, Done):
+                return event.result
+        raise RuntimeError("ask_stream ended without a result")  # unreachable by construction

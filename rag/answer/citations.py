@@ -1,0 +1,113 @@
+"""Check the model's [n] markers against the passages it was given, and resolve each to its source."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rag.ingest.chunk import split_sentences
+from rag.backends.stores.lexical import analyze
+from rag.types import Citation, Passage
+
+MARKER = re.compile(r"\[\s*(?:(?:passage|bagian|sumber|source)\s*)?(\d+(?:\s*[,;]\s*\d+)*)\s*\]", re.I)
+_REFUSAL_PATTERNS = re.compile(
+    r"tidak (ditemukan|terdapat|disebutkan|dijelaskan|ada informasi)|tidak memuat|informasi .{0,30}tidak (ada|tersedia)"
+    r"|tidak (ada|terdapat|disebutkan) (di|dalam) konteks|bukan berdasarkan konteks"
+    r"|not (found|mentioned|stated|provided|contain)|do(es)? not (contain|mention|provide|say)|no information"
+    r"|not (in|within|based (in|on)) the (provided |given )?context",
+    re.I,
+)
+
+
+@dataclass
+class CheckedAnswer:
+    """The answer with only valid markers, its citations in marker order, and what was removed."""
+
+    text: str
+    citations: list[Citation]
+    invalid_markers: list[int] = field(default_factory=list)
+
+    @property
+    def uncited(self) -> bool:
+        """True when no valid citation is left."""
+        return not self.citations
+
+
+def _support(passage: Passage, claim: str) -> tuple[str, int, int]:
+    """The passage sentence sharing most terms with the claim (what the UI highlights)."""
+    claim_terms = set(analyze(claim))
+    best, best_score = (0, len(passage.text)), -1.0
+    for a, b in split_sentences(passage.text):
+        terms = set(analyze(passage.text[a:b]))
+        score = len(claim_terms & terms) / (len(terms) ** 0.5 or 1)
+        if score > best_score:
+            best, best_score = (a, b), score
+    a, b = best
+    return passage.text[a:b], passage.start + a, passage.start + b
+
+
+def check_citations(answer: str, passages: list[Passage]) -> CheckedAnswer:
+    """Keep markers that name a given passage, drop the rest, and resolve citations in first-use order."""
+    by_n = {p.n: p for p in passages}
+    invalid: list[int] = []
+    order: list[int] = []
+    claims: dict[int, str] = {}
+
+    def replace(m: re.Match[str]) -> str:
+        kept = []
+        for n in (int(x) for x in re.split(r"\s*[,;]\s*", m.group(1))):
+            if n in by_n:
+                kept.append(n)
+            else:
+                invalid.append(n)
+        return "".join(f"[{n}]" for n in kept)
+
+    text = MARKER.sub(replace, answer)
+    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
+    for a, b in split_sentences(text) or [(0, len(text))]:
+        sentence = text[a:b]
+        for m in re.finditer(r"\[(\d+)\]", sentence):
+            n = int(m.group(1))
+            if n not in order:
+                order.append(n)
+                claims[n] = re.sub(r"\[\d+\]", "", sentence)
+    citations = []
+    for n in order:
+        p = by_n[n]
+        support, s_start, s_end = _support(p, claims[n])
+        citations.append(
+            Citation(
+                n=n, article_id=p.article_id, title=p.title, url=p.url, date=p.date, site=p.site,
+                source_file=p.source_file, passage=p.text, support=support, start=s_start, end=s_end,
+            )
+        )
+    return CheckedAnswer(text=text, citations=citations, invalid_markers=invalid)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _canonical_numbers(text: str) -> set[str]:
+    """Numbers in text, written one way: '1.000.000' -> '1000000', '1,3' -> '1.3'."""
+    out = set()
+    for raw in _NUMBER.findall(MARKER.sub(" ", text)):
+        if re.fullmatch(r"\d{1,3}([.,]\d{3})+", raw):  # thousands separators
+            out.add(re.sub(r"[.,]", "", raw))
+        else:
+            out.add(raw.replace(",", "."))
+    return out
+
+
+def unsupported_numbers(answer: str, sources: list[str]) -> list[str]:
+    """Numbers in the answer that appear in none of the sources (passages and question): likely invented."""
+    known: set[str] = set()
+    for text in sources:
+        known |= _canonical_numbers(text)
+    return sorted(_canonical_numbers(answer) - known)
+
+
+def says_not_found(answer: str, refusal: str) -> bool:
+    """True when the model's answer is a 'the passages do not contain this' reply."""
+    a = answer.strip().lower()
+    head = re.split(r"(?<=[.!?])\s", a, maxsplit=1)[0]
+    return a.startswith(refusal.lower()[:40]) or bool(_REFUSAL_PATTERNS.search(head) and "[" not in head)

@@ -1,0 +1,147 @@
+"""Evidence selection: from the fused candidates, pick the few sentences that answer the question, plus neighbours.
+
+Each candidate sentence is scored by the cosine between its stored vector and the question's vector plus a
+lexical bonus (share of the question's content terms it contains). The best sentences are taken while they stay
+close to the best score and within a character budget; near-duplicates (syndicated copies of one story) are
+taken once; each key sentence brings its neighbours for context; adjacent sentences of one article become one
+numbered snippet. The model then reads a few hundred tokens of evidence instead of whole chunks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.backends.stores.lexical import analyze
+from rag.backends.stores.base import StoreReader
+from rag.types import Passage
+
+
+@dataclass(frozen=True)
+class EvidenceParams:
+    """How much evidence to select and how to score it (from Settings; tuned on the dev collection)."""
+
+    candidate_chunks: int = 8  # fused chunks whose sentences are candidates
+    dense_sentences: int = 20  # plus this many nearest sentences from the whole index
+    lexical_weight: float = 0.15  # bonus for full coverage of the question's content terms
+    chunk_prior: float = 0.05  # bonus for lying in a top fused chunk: chunk_prior / (1 + its rank)
+    max_key: int = 5  # key sentences at most
+    margin: float = 0.12  # a key sentence scores at least best - margin
+    max_chars: int = 1200  # budget for all evidence text
+    neighbours: int = 1  # sentences on each side of a key sentence, while the budget lasts
+    min_words: int = 4  # shorter sentences are never key sentences (headings, datelines)
+    duplicate_jaccard: float = 0.7  # term overlap above which two sentences count as the same
+
+
+@dataclass
+class ScoredSentence:
+    """A candidate sentence with its evidence score and the parts of it."""
+
+    pos: int
+    score: float
+    dense: float
+    lexical: float
+
+
+def _terms(text: str) -> set[str]:
+    return set(analyze(text))
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    """Overlap of two term sets (0 when both are empty)."""
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def score_sentences(
+    index: StoreReader, question: str, query_vector: np.ndarray, ranked_chunks: list[tuple[int, float]], p: EvidenceParams
+) -> list[ScoredSentence]:
+    """Candidate sentences (from the top fused chunks and the nearest sentences), best first."""
+    candidates: dict[int, float] = {}  # position -> prior from the best fused chunk holding it
+    for rank, (pos, _) in enumerate(ranked_chunks[: p.candidate_chunks]):
+        c = index.chunk(pos)
+        for sp in index.sentences_in(c.article_id, c.start, c.end):
+            candidates.setdefault(sp, p.chunk_prior / (1 + rank))
+    for pos, _ in index.dense_sentence_search(query_vector, p.dense_sentences):
+        candidates.setdefault(pos, 0.0)
+    if not candidates:
+        return []
+    positions = list(candidates)
+    dense = index.sentence_vectors_of(positions) @ query_vector.astype(np.float32)
+    q_terms = _terms(question)
+    out = []
+    for pos, d in zip(positions, dense):
+        cover = len(q_terms & _terms(index.sentence_text(pos))) / len(q_terms) if q_terms else 0.0
+        out.append(ScoredSentence(pos, float(d) + p.lexical_weight * cover + candidates[pos], float(d), cover))
+    return sorted(out, key=lambda s: -s.score)
+
+
+def select_evidence(
+    index: StoreReader, question: str, query_vector: np.ndarray, ranked_chunks: list[tuple[int, float]], p: EvidenceParams
+) -> list[Passage]:
+    """Numbered snippets of the best sentences (with neighbours), best snippet first."""
+    scored = score_sentences(index, question, query_vector, ranked_chunks, p)
+    if not scored:
+        return []
+    best = scored[0].score
+    chosen: dict[int, ScoredSentence] = {}  # key sentences
+    chosen_terms: list[set[str]] = []
+    used = 0
+    for s in scored:
+        if len(chosen) == p.max_key or s.score < best - p.margin:
+            break
+        text = index.sentence_text(s.pos)
+        if len(text.split()) < p.min_words:
+            continue
+        terms = _terms(text)
+        if any(jaccard(terms, t) >= p.duplicate_jaccard for t in chosen_terms):
+            continue  # the same sentence from a syndicated copy: one is enough
+        if chosen and used + len(text) > p.max_chars:
+            continue
+        chosen[s.pos] = s
+        chosen_terms.append(terms)
+        used += len(text)
+
+    selected = set(chosen)
+    for key in list(chosen):  # neighbours, best key sentence first, previous sentence before the next one
+        first, last = index.sentence_range(index.sentence(key).article_id)
+        for offset in [o for k in range(1, p.neighbours + 1) for o in (-k, k)]:
+            n = key + offset
+            if not first <= n < last or n in selected:
+                continue
+            text = index.sentence_text(n)
+            if used + len(text) > p.max_chars:
+                continue
+            terms = _terms(text)
+            if any(jaccard(terms, t) >= p.duplicate_jaccard for t in chosen_terms):
+                continue
+            selected.add(n)
+            chosen_terms.append(terms)
+            used += len(text)
+    return _snippets(index, sorted(selected), chosen)
+
+
+def _snippets(index: StoreReader, positions: list[int], keys: dict[int, ScoredSentence]) -> list[Passage]:
+    """Runs of adjacent sentences of one article become one passage, ordered by their best key sentence."""
+    runs: list[list[int]] = []
+    for pos in positions:
+        if runs and pos == runs[-1][-1] + 1 and index.sentence(pos).article_id == index.sentence(runs[-1][-1]).article_id:
+            runs[-1].append(pos)
+        else:
+            runs.append([pos])
+    passages = []
+    for run in runs:
+        first, last = index.sentence(run[0]), index.sentence(run[-1])
+        d = index.document(first.article_id)
+        best = max((keys[x] for x in run if x in keys), key=lambda s: s.score, default=None)
+        scores = {"evidence": round(best.score, 4), "dense": round(best.dense, 4), "lexical": round(best.lexical, 4)} \
+            if best else {"evidence": 0.0}
+        passages.append(Passage(
+            article_id=d.article_id, title=d.title, url=d.url, date=d.date, site=d.site, source_file=d.source_file,
+            start=first.start, end=last.end, text=d.text[first.start : last.end],
+            chunk_ids=[], scores=scores, sentence_ids=list(run),
+        ))
+    passages.sort(key=lambda x: -x.scores["evidence"])
+    for n, p in enumerate(passages, start=1):
+        p.n = n
+    return passages

@@ -1,0 +1,1 @@
+"""The heavy parts behind small interfaces: embedders, generators and stores, chosen in factory.py."""

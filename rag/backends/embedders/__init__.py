@@ -1,0 +1,1 @@
+"""Embedders: text -> unit vectors (protocol in base.py)."""

@@ -1,0 +1,1 @@
+"""Generators: chat messages -> streamed answer text (protocol in base.py)."""

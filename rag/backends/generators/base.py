@@ -1,0 +1,60 @@
+"""The generator protocol: chat messages in, answer text streamed out, usage and the first-token signal reported."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol, runtime_checkable
+
+Messages = list[dict[str, str]]
+
+
+@dataclass
+class GenerationReport:
+    """Filled in by a generator while it streams.
+
+    `watch` lists texts (the refusal sentences); `p_watch` is the model's probability of starting its answer with
+    the first token of any of them, read at the first generated position (None when the backend cannot tell)."""
+
+    watch: list[str] = field(default_factory=list)
+    p_watch: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A chat model that streams its answer."""
+
+    name: str
+
+    def stream(
+        self, messages: Messages, max_tokens: int, temperature: float, report: GenerationReport | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer piece by piece; fill `report` (usage, first-token probability) on the way."""
+
+
+class FifoLock:
+    """A lock granted in arrival order (threading.Lock is not fair), so queued generations are served in turn."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._cond.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
+def complete(generator: Generator, messages: Messages, max_tokens: int) -> str:
+    """The whole greedy answer at once, for short internal tasks (question rewriting)."""
+    return "".join(generator.stream(messages, max_tokens, 0.0)).strip()

@@ -1,0 +1,142 @@
+"""The default generator: a GGUF model run in-process by llama.cpp, streaming tokens."""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from rag.backends.generators.base import FifoLock, GenerationReport, Messages
+from rag.backends.models import resolve_gguf
+from rag.errors import ModelError
+
+_LOAD_LOCK = threading.RLock()
+
+
+@contextmanager
+def _without_extra_buffers() -> Iterator[None]:
+    """Load with use_extra_bufts=False: avoids the AMX repack crash (llama.cpp#20824) on native CPU builds."""
+    import llama_cpp.llama_cpp as ll
+
+    original = ll.llama_model_default_params
+
+    def params():  # noqa: ANN202 - ctypes struct
+        p = original()
+        p.use_extra_bufts = False
+        return p
+
+    ll.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        ll.llama_model_default_params = original
+
+
+@dataclass
+class FirstTokenProbe:
+    """Reads the model's probability of starting with given tokens at the first generated position (no extra cost)."""
+
+    token_ids: list[int]
+    p: float | None = None
+    top: list[tuple[int, float]] = field(default_factory=list)
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """llama.cpp logits processor: record once, change nothing."""
+        if self.p is None:
+            z = scores.astype(np.float64) - float(np.max(scores))
+            probs = np.exp(z)
+            probs /= probs.sum()
+            self.p = float(probs[self.token_ids].sum()) if self.token_ids else 0.0
+            best = np.argsort(-probs)[:5]
+            self.top = [(int(i), float(probs[i])) for i in best]
+        return scores
+
+
+class LlamaCppGenerator:
+    """A GGUF model run in this process by llama.cpp, loaded on first use. One generation at a time."""
+
+    def __init__(self, name: str, path: Path, n_ctx: int, n_threads: int, top_p: float = 0.9,
+                 repeat_penalty: float = 1.1) -> None:
+        self.name = name
+        self.path = path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.top_p = top_p
+        self.repeat_penalty = repeat_penalty
+        self.lock = FifoLock()  # one generation at a time (a llama.cpp context is not thread-safe), in arrival order
+        self._llm = None
+
+    @property
+    def llm(self):  # noqa: ANN201 - llama_cpp.Llama, imported lazily
+        """The loaded llama.cpp model (loaded now if it was not yet)."""
+        with _LOAD_LOCK:
+            if self._llm is None:
+                try:
+                    from llama_cpp import Llama
+                except ImportError as e:
+                    raise ModelError("llama-cpp-python is not installed", "run `python3 rag/bootstrap.py`") from e
+                try:
+                    with _without_extra_buffers():
+                        self._llm = Llama(
+                            model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                            n_threads_batch=self.n_threads, n_batch=512, verbose=False,
+                        )
+                except Exception as e:  # llama.cpp reports a bad file as a generic error
+                    raise ModelError(f"llama.cpp could not load {self.path}: {e}") from e
+            return self._llm
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first question."""
+        _ = self.llm
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens in text for this model."""
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def prompt_tokens(self, messages: Messages) -> int:
+        """Approximate prompt size in tokens (message contents plus template overhead)."""
+        return sum(self.count_tokens(m["content"]) + 4 for m in messages)
+
+    def first_tokens(self, texts: list[str]) -> list[int]:
+        """The first token of each text (how the model would start writing it)."""
+        ids = {self.llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)[0] for t in texts if t}
+        return sorted(ids)
+
+    def stream(
+        self, messages: Messages, max_tokens: int, temperature: float, report: GenerationReport | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer piece by piece; a logits processor reads the first token's distribution for `report`."""
+        from llama_cpp import LogitsProcessorList
+
+        probe = FirstTokenProbe(self.first_tokens(report.watch)) if report is not None and report.watch else None
+        pieces: list[str] = []
+        with self.lock:
+            chunks = self.llm.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=self.top_p,
+                repeat_penalty=self.repeat_penalty, stream=True, seed=0,
+                logits_processor=LogitsProcessorList([probe]) if probe else None,
+            )
+            try:
+                for chunk in chunks:
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        if report is not None and probe is not None and report.p_watch is None:
+                            report.p_watch = probe.p
+                        pieces.append(piece)
+                        yield piece
+            finally:
+                if report is not None:
+                    report.p_watch = probe.p if probe is not None else None
+                    report.prompt_tokens = self.prompt_tokens(messages)
+                    report.completion_tokens = self.count_tokens("".join(pieces).strip())
+
+
+def llama_cpp_generator(name: str, cache_dir: Path, sha256: str | None, n_ctx: int, n_threads: int | None) -> LlamaCppGenerator:
+    """A llama.cpp generator for a registry name, a .gguf path or an hf: reference (verified, loaded lazily)."""
+    path = resolve_gguf(name, cache_dir, sha256)
+    return LlamaCppGenerator(name, path, n_ctx, n_threads or os.cpu_count() or 2)

@@ -1,0 +1,82 @@
+"""Asking a running `rag serve` from another process: find it, then stream its answer as the same events.
+
+`rag ask` uses this so that a question is answered in the warm server's time instead of loading the models
+again. A server found only by probing the default address is used only when it answers from the same store
+with the same models as this process would; `--server URL` (or RAG_SERVER) is used as given.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import httpx
+from httpx_sse import connect_sse
+
+from rag.answer.assistant import AskResult, Done, Event, Retrieved, Token
+from rag.errors import BadInputError, IndexError_, ModelError, RagError
+from rag.settings import Settings
+from rag.types import Passage
+
+PROBE_TIMEOUT = 0.5
+
+
+def _health(url: str) -> dict[str, Any] | None:
+    try:
+        r = httpx.get(f"{url}/healthz", timeout=PROBE_TIMEOUT)
+        return r.json() if r.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def find_server(settings: Settings, explicit: str | None = None) -> str | None:
+    """The server to ask: the one given (error if it does not answer), else a matching one on the default port."""
+    url = explicit or settings.server
+    if url and url.lower() == "none":
+        return None
+    if url:
+        url = url.rstrip("/")
+        if _health(url) is None:
+            raise ModelError(f"no rag server answers at {url}", "start one with `rag serve`, or drop --server")
+        return url
+    url = f"http://{settings.server_host}:{settings.server_port}"
+    health = _health(url)
+    if health is None:
+        return None
+    from rag.backends.factory import make_store
+
+    same = (health.get("store") == make_store(settings).describe()
+            and health.get("embedder") == settings.embedder
+            and str(health.get("generator", "")).startswith(settings.generator))
+    return url if same else None
+
+
+_ERRORS = {2: BadInputError, 3: IndexError_, 4: ModelError}
+
+
+def ask_stream_remote(url: str, question: str, top_k: int | None = None,
+                      max_tokens: int | None = None) -> Iterator[Event]:
+    """The server's answer as Retrieved, Token... and Done events (errors re-raised with their exit code)."""
+    body = {"question": question, "stream": True, "top_k": top_k, "max_tokens": max_tokens}
+    try:
+        with httpx.Client(timeout=httpx.Timeout(10.0, read=None)) as client:
+            with connect_sse(client, "POST", f"{url}/api/ask", json=body) as source:
+                if source.response.status_code >= 400:
+                    source.response.read()
+                    detail = source.response.json().get("detail")
+                    if not isinstance(detail, dict):  # a request the server's schema rejects
+                        raise BadInputError(f"the server rejected the request: {json.dumps(detail)}")
+                    raise _ERRORS.get(detail.get("exit_code"), RagError)(detail["error"], detail.get("hint"))
+                for sse in source.iter_sse():
+                    data = json.loads(sse.data)
+                    if sse.event == "retrieved":
+                        yield Retrieved([Passage(**p) for p in data["passages"]], data["standalone_question"],
+                                        data["refused"])
+                    elif sse.event == "token":
+                        yield Token(data["text"])
+                    elif sse.event == "done":
+                        yield Done(AskResult.from_dict(data))
+                    elif sse.event == "error":
+                        raise _ERRORS.get(data.get("exit_code"), RagError)(data["error"], data.get("hint"))
+    except httpx.HTTPError as e:
+        raise ModelError(f"the rag server at {url} failed: {e}", "retry, or ask without --server") from e

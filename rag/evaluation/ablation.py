@@ -1,0 +1,279 @@
+"""Side-by-side evaluation: the assistant with each technique on and off, and the naive peer baseline.
+
+Generation is the cost, so each evidence mode ("sentences", "chunks") is generated once per question with the
+gate off, recording the policy's signals; attribution on/off and gate on/off are then re-applied to that one
+generation through the same `Assistant.verify` and `decide` the live path uses. The baseline (PrivateGPT's
+default recipe) is generated separately. Every row of the table comes from the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rag.evaluation.metrics import answer_tokens, fact_found, key_fact_recall, mean, percentile
+from rag.evaluation.questions import Question
+from rag.answer.policy import Policy, Signals
+from rag.settings import Settings
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the table: an evidence mode plus attribution and gate switches (or the baseline)."""
+
+    name: str
+    evidence: str  # "sentences", "chunks" or "naive"
+    prompt: str = "plain"  # "plain" (code cites) or "numbered" (the model writes [n])
+    attribution: bool = False
+    gate: bool = False
+
+    @property
+    def generation(self) -> tuple[str, str]:
+        """What must be generated for this row: variants sharing it share one generation."""
+        return ("naive", "") if self.evidence == "naive" else (self.evidence, self.prompt)
+
+
+MODES = (("chunks", "numbered"), ("chunks", "plain"), ("sentences", "plain"))  # evidence / prompt style pairs
+
+
+def variants(default: Settings, modes: list[tuple[str, str]] | None = None) -> list[Variant]:
+    """Every combination (of the given evidence/prompt modes), the baseline first, the configured default last."""
+    out = [Variant("naive baseline (PrivateGPT 0.6 recipe)", "naive")]
+    for evidence, prompt in (MODES if modes is None else modes):
+        for attribution in (False, True):
+            for gate in (False, True):
+                parts = [evidence, f"{prompt} prompt"] + (["attribution"] if attribution else []) + \
+                    (["gate"] if gate else [])
+                out.append(Variant(" + ".join(parts), evidence, prompt, attribution, gate))
+    want = (default.evidence, default.prompt_style, default.attribution, default.gate)
+    if not any((v.evidence, v.prompt, v.attribution, v.gate) == want for v in out):
+        out.append(Variant("configured default", *want))
+    out.sort(key=lambda v: (v.evidence, v.prompt, v.attribution, v.gate) == want)
+    return out
+
+
+def support_ok(support: str, q: Question) -> bool:
+    """A supporting sentence is right when it holds a key fact or most of the gold passage's words."""
+    if any(fact_found(support, f) for f in q.key_facts):
+        return True
+    gold = set(answer_tokens(q.gold_passage))
+    return bool(gold) and len(gold & set(answer_tokens(support))) / len(gold) >= 0.5
+
+
+def derive(assistant: Any, generated: Any, q: Question, v: Variant, policy: Policy) -> Any:
+    """The result this variant would have given, from the one generation of its evidence mode."""
+    if not generated.raw_answer:  # refused before generation (weak evidence, language): same for all variants
+        return generated
+    signals = Signals(**{k: (tuple(x) if k == "invented_figures" else x) for k, x in generated.signals.items()})
+    checked, decision, stats, signals = assistant.verify(
+        generated.raw_answer, generated.passages, signals, generated.language,
+        generated.standalone_question or generated.question, attribution=v.attribution,
+        policy=replace(policy, gate=v.gate),
+    )
+    r = replace(generated, answer=checked.text, citations=checked.citations, invalid_markers=checked.invalid_markers,
+                uncited=decision.uncited, refused=not decision.answer, refusal_reason=decision.reason,
+                attribution=stats, signals=asdict(signals))
+    if r.refused:
+        r.citations, r.uncited = [], False
+    return r
+
+
+def score(q: Question, r: Any) -> dict[str, Any]:
+    """The table's per-question measures."""
+    s: dict[str, Any] = {"refused": bool(r.refused), "prompt_tokens": r.prompt_tokens or None,
+                         "first_token_s": r.timings.get("first_token")}
+    if q.answerable:
+        facts = key_fact_recall(r.answer, q.key_facts)
+        s["key_facts"] = None if facts is None else (0.0 if r.refused else facts)
+        if not r.refused:
+            s["right_article"] = [c.article_id in q.gold_articles for c in r.citations] if q.gold_articles else []
+            s["support_ok"] = [support_ok(c.support, q) for c in r.citations]
+    return s
+
+
+def summarise(questions: list[Question], scores: list[dict[str, Any]]) -> dict[str, Any]:
+    """One table row from the per-question measures."""
+    pairs = list(zip(questions, scores))
+    answerable = [s for q, s in pairs if q.answerable]
+    near = [s for q, s in pairs if not q.answerable and q.near_topic]
+    unanswerable = [s for q, s in pairs if not q.answerable]
+    flat = lambda key: [x for s in answerable for x in s.get(key, [])]  # noqa: E731
+    return {
+        "key_facts": mean(s.get("key_facts") for s in answerable),
+        "near_topic_refusal": mean(s["refused"] for s in near),
+        "unanswerable_refusal": mean(s["refused"] for s in unanswerable),
+        "false_refusal": mean(s["refused"] for s in answerable),
+        "right_article": mean(flat("right_article")),
+        "support_precision": mean(flat("support_ok")),
+        "prompt_tokens_p50": percentile([s["prompt_tokens"] for s in scores], 50),
+        "first_token_p50": percentile([s["first_token_s"] for s in scores], 50),
+        "n_answerable": len(answerable), "n_near_topic": len(near), "n_unanswerable": len(unanswerable),
+    }
+
+
+def run(settings: Settings, questions: list[Question], chosen: list[Variant], out: Path,
+        progress: bool = True) -> dict[str, Any]:
+    """Ask every question once per evidence mode (and the baseline), derive every variant, write the table."""
+    from tqdm import tqdm
+
+    from rag.evaluation.baseline import naive_answer
+    from rag.backends.factory import make_assistant
+
+    modes = sorted({v.generation for v in chosen})
+    assistants = {m: make_assistant(settings.model_copy(update={"evidence": m[0], "prompt_style": m[1]}))
+                  for m in modes if m[0] != "naive"}
+    any_assistant = next(iter(assistants.values())) if assistants else make_assistant(settings)
+    any_assistant.warm_up()
+    policy = any_assistant.policy
+    scores: dict[str, list[dict[str, Any]]] = {v.name: [] for v in chosen}
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(out / "ablation.jsonl", "w", encoding="utf-8") as log:
+        for q in tqdm(questions, desc="ablation", unit="q", file=sys.stderr, disable=not progress):
+            generated = {}
+            for m in modes:
+                if m[0] == "naive":
+                    a = any_assistant
+                    generated[m] = naive_answer(a.index, a.embedder, a.generator, q.question,
+                                                settings.max_tokens)
+                else:
+                    generated[m] = assistants[m].ask(q.question, gate=False)
+            row: dict[str, Any] = {"id": q.id, "question": q.question, "answerable": q.answerable,
+                                   "near_topic": q.near_topic, "variants": {}}
+            for v in chosen:
+                g = generated[v.generation]
+                r = g if v.evidence == "naive" else derive(assistants[v.generation], g, q, v, policy)
+                s = score(q, r)
+                scores[v.name].append(s)
+                row["variants"][v.name] = {"answer": r.answer, "refused": r.refused,
+                                           "reason": r.refusal_reason, "cited": [c.article_id for c in r.citations],
+                                           "signals": r.signals, **s}
+            log.write(json.dumps(row, ensure_ascii=False) + "\n")
+            log.flush()
+    table = {v.name: summarise(questions, scores[v.name]) for v in chosen}
+    result = {"questions": len(questions), "wall_s": round(time.perf_counter() - t0, 1), "table": table,
+              "policy": policy.__dict__, "evidence_chars": settings.evidence_max_chars}
+    (out / "ablation.json").write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
+    default = chosen[-1]
+    if default.gate and default.evidence != "naive":
+        ungated = replace(default, gate=False)
+        ungated_name = next((v.name for v in chosen if (v.generation, v.attribution, v.gate) ==
+                             (ungated.generation, ungated.attribution, False)), None)
+        if ungated_name:
+            result["sweep_of"] = ungated_name
+            result["sweep"] = sweep(out / "ablation.jsonl", ungated_name, policy)
+    (out / "ablation.md").write_text(render(result), encoding="utf-8")
+    return result
+
+
+GATE_GRID = [(hard, soft, ev) for hard in (0.2, 0.35, 0.5, 1.01) for soft in (0.02, 0.03, 0.05, 0.1, 1.01)
+             for ev in (0.95, 0.97, 1.0, 2.0) if soft <= hard]
+
+
+def sweep(log: Path, ungated: str, policy: Policy) -> list[dict[str, Any]]:
+    """The gate's trade-off curve: re-decide the recorded ungated answers for each threshold triple."""
+    from rag.answer.policy import decide
+
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    curve = []
+    for hard, soft, ev in GATE_GRID:
+        p = replace(policy, gate=True, p_refuse_max=hard, p_refuse_soft=soft, evidence_soft=ev)
+        kf, near, false = [], [], []
+        for row in rows:
+            v = row["variants"][ungated]
+            sig = v.get("signals") or {}
+            gated = bool(sig) and not decide(Signals(p_refuse=sig.get("p_refuse"),
+                                                     evidence_score=sig.get("evidence_score") or None), p).answer
+            refused = v["refused"] or gated
+            if row["answerable"]:
+                false.append(refused)
+                if v.get("key_facts") is not None:
+                    kf.append(0.0 if refused else v["key_facts"])
+            elif row["near_topic"]:
+                near.append(refused)
+        curve.append({"p_refuse_max": hard, "p_refuse_soft": soft, "evidence_soft": ev, "key_facts": mean(kf),
+                      "near_topic_refusal": mean(near), "false_refusal": mean(false)})
+    return curve
+
+
+def regate(v: dict[str, Any], ungated: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """A gated row's recorded scores re-decided with another gate policy from its ungated twin's record."""
+    from rag.answer.policy import decide
+
+    sig = ungated.get("signals") or {}
+    evidence = sig.get("evidence_score") or None  # 0.0 in older logs meant "no evidence score" (chunk evidence)
+    fires = bool(sig) and not decide(Signals(p_refuse=sig.get("p_refuse"), evidence_score=evidence),
+                                     replace(policy, gate=True)).answer
+    out = dict(ungated, refused=ungated["refused"] or fires)
+    if fires and not ungated["refused"]:
+        out.update(answer="", reason="model_likely_refuses", cited=[])
+        if out.get("key_facts") is not None:
+            out["key_facts"] = 0.0
+        out.pop("right_article", None)
+        out.pop("support_ok", None)
+    return out
+
+
+def table_from_logs(logs: list[Path], policy: Policy | None = None,
+                    only: list[Question] | None = None) -> dict[str, Any]:
+    """The table from ablation.jsonl files (runs merged); with a policy, gated rows are re-decided with it;
+    with `only`, just those questions (and their current labels) count."""
+    rows = [json.loads(x) for log in logs for x in log.read_text(encoding="utf-8").splitlines() if x.strip()]
+    if only is not None:
+        labels = {q.id: q for q in only}
+        rows = [dict(r, answerable=labels[r["id"]].answerable, near_topic=labels[r["id"]].near_topic)
+                for r in rows if r["id"] in labels]
+    names = list(rows[0]["variants"])
+    questions = [Question(r["id"], r["question"], r["answerable"], near_topic=r["near_topic"]) for r in rows]
+    scores: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for r in rows:
+        for n in names:
+            v = r["variants"][n]
+            if policy is not None and n.endswith(" + gate"):
+                v = regate(v, r["variants"][n.removesuffix(" + gate")], policy)
+            scores[n].append({k: v.get(k) for k in ("refused", "prompt_tokens", "first_token_s", "key_facts")}
+                             | {k: v[k] for k in ("right_article", "support_ok") if k in v})
+    return {n: summarise(questions, scores[n]) for n in names}
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    return "—" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
+
+
+def render(result: dict[str, Any]) -> str:
+    """The ablation table as Markdown, with ratios against the baseline where it ran."""
+    table = result["table"]
+    base = next((row for name, row in table.items() if name.startswith("naive")), None)
+    head = ("| variant | key facts | vs baseline | near-topic refusal | false refusal | citation → right article "
+            "| supporting sentence precision | prompt tokens (p50) | first token s (p50) | all-unanswerable refusal |")
+    lines = [head, "|" + "---|" * 10]
+    for name, row in table.items():
+        ratio = (row["key_facts"] / base["key_facts"]) if base and base["key_facts"] and row["key_facts"] is not None else None
+        lines.append(
+            f"| {name} | {_f(row['key_facts'])} | {_f(ratio, 2) + '×' if ratio else '—'} | "
+            f"{_f(row['near_topic_refusal'])} | {_f(row['false_refusal'])} | {_f(row['right_article'])} | "
+            f"{_f(row['support_precision'])} | {_f(row['prompt_tokens_p50'], 0)} | {_f(row['first_token_p50'], 2)} |"
+            f" {_f(row['unanswerable_refusal'])} |"
+        )
+    if result.get("sweep"):
+        lines += ["", f"Gate thresholds re-applied to the recorded answers of “{result['sweep_of']}” "
+                  "(hard: refuse at this first-token refusal probability; soft: refuse at this one when the best "
+                  "evidence score is below ev; 1.01 = off):", "",
+                  "| hard | soft | ev | key facts | near-topic refusal | false refusal |", "|---|---|---|---|---|---|"]
+        seen = set()
+        for c in sorted(result["sweep"], key=lambda c: (c["false_refusal"] or 0, -(c["near_topic_refusal"] or 0))):
+            key = (c["key_facts"], c["near_topic_refusal"], c["false_refusal"])
+            if key in seen:
+                continue  # same outcome as a line already shown
+            seen.add(key)
+            lines.append(f"| {c['p_refuse_max']} | {c['p_refuse_soft']} | {c['evidence_soft']} | {_f(c['key_facts'])} | "
+                         f"{_f(c['near_topic_refusal'])} | {_f(c['false_refusal'])} |")
+    any_row = next(iter(table.values()))
+    lines += ["", f"{result['questions']} questions ({any_row['n_answerable']} answerable, "
+              f"{any_row['n_near_topic']} near-topic unanswerable of {any_row['n_unanswerable']} unanswerable)"
+              + (f"; wall time {result['wall_s']:.0f} s." if result.get("wall_s") else ".")]
+    return "\n".join(lines) + "\n"

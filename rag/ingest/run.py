@@ -1,0 +1,156 @@
+"""Ingest: files -> cleaned documents -> chunks -> vectors -> index, re-embedding only what changed."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.ingest.articles import Skipped, find_article_files, read_article
+from rag.ingest.chunk import chunk_document, split_sentences
+from rag.ingest.clean import clean_article
+from rag.backends.embedders.base import Embedder
+from rag.backends.stores.base import ArticleRecord, Store, compatibility_problems, fingerprint
+from rag.errors import BadInputError, IndexError_
+from rag.settings import Settings
+from rag.types import Document, Sentence
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    articles: int = 0
+    chunks: int = 0
+    embedded_chunks: int = 0
+    sentences: int = 0
+    seconds: float = 0.0
+    wrote_index: bool = False
+
+    def summary(self) -> str:
+        """One line per kind of outcome, for the terminal and the UI."""
+        lines = [
+            f"added {len(self.added)}, updated {len(self.updated)}, unchanged {len(self.unchanged)}, "
+            f"skipped {len(self.skipped)}, removed {len(self.removed)}; index: {self.articles} articles, "
+            f"{self.chunks} chunks ({self.embedded_chunks} embedded now) in {self.seconds:.1f} s"
+        ]
+        lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped]
+        lines += [f"  warning {aid}: {w}" for aid, ws in self.warnings.items() for w in ws]
+        if not self.wrote_index:
+            lines.append("  nothing changed; the index was not rewritten")
+        return "\n".join(lines)
+
+
+def _new_id(path: Path, taken: set[str]) -> str:
+    stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in path.stem) or "article"
+    if stem not in taken:
+        return stem
+    return f"{stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:6]}"
+
+
+def wanted_fingerprint(settings: Settings, dim: int) -> dict[str, Any]:
+    """The fingerprint an index built with these settings and an embedder of this size has."""
+    return fingerprint(settings.embedder, settings.passage_prefix, dim, settings.chunk_chars,
+                       settings.chunk_overlap_sentences)
+
+
+def check_compatible(store: Store, settings: Settings) -> None:
+    """Raise with instructions when the store was built with another embedder or chunking."""
+    have = store.fingerprint()
+    problems = compatibility_problems(have, wanted_fingerprint(settings, have["dim"])) if have else None
+    if problems:
+        raise IndexError_(
+            f"the index at {store.describe()} was built with other settings ({problems})",
+            "run `rag ingest --rebuild` to rebuild it with the current settings, or restore the old settings",
+        )
+
+
+def ingest(
+    paths: list[Path], settings: Settings, store: Store, embedder: Embedder, rebuild: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    """Bring the store in line with the given article files (plus removal of indexed files now gone).
+
+    Only new or changed articles are cleaned, chunked and embedded; the store replaces them in one atomic write."""
+    t0 = time.perf_counter()
+    report = IngestReport()
+    files, report.skipped = find_article_files(paths, settings.follow_links_outside)
+    with store.write_lock():
+        if not rebuild:
+            check_compatible(store, settings)
+        old_docs = {} if rebuild else store.documents()
+        by_source = {d.source_file: d for d in old_docs.values()}
+        taken = set(old_docs)
+
+        keep: dict[str, Document] = {}
+        fresh: list[Document] = []
+        for f in files:
+            prev = by_source.get(str(f))
+            try:
+                raw = read_article(f)
+            except BadInputError as e:
+                report.skipped.append(Skipped(f, e.message.removeprefix(f"{f}: ")))
+                if prev:  # never lose data: the last good version stays indexed
+                    keep[prev.article_id] = prev
+                continue
+            if prev and prev.content_hash == raw.content_hash:
+                keep[prev.article_id] = prev
+                report.unchanged.append(prev.article_id)
+                continue
+            article_id = prev.article_id if prev else _new_id(f, taken)
+            taken.add(article_id)
+            doc = clean_article(raw, article_id)
+            if not doc.text:
+                report.skipped.append(Skipped(f, "no article text left after cleaning"))
+                if prev:
+                    keep[prev.article_id] = prev
+                continue
+            if doc.warnings:
+                report.warnings[article_id] = doc.warnings
+            fresh.append(doc)
+            (report.updated if prev else report.added).append(article_id)
+
+        fresh_ids = {x.article_id for x in fresh}
+        given = {str(x) for x in files}
+        for d in old_docs.values():
+            if d.article_id not in keep and d.article_id not in fresh_ids:
+                if Path(d.source_file).exists() and d.source_file not in given:
+                    keep[d.article_id] = d  # indexed from another folder and still there: keep it
+                else:
+                    report.removed.append(d.article_id)
+
+        if old_docs and not fresh and not report.removed:
+            report.articles, report.chunks = len(old_docs), store.snapshot().chunk_count()
+            report.seconds = time.perf_counter() - t0
+            return report
+
+        records = _records(fresh, embedder, settings, progress)
+        store.write(records, report.removed, wanted_fingerprint(settings, embedder.dim), replace_all=rebuild)
+        report.wrote_index = True
+        report.embedded_chunks = sum(len(r.chunks) for r in records)
+        view = store.snapshot()
+        report.articles, report.chunks, report.sentences = len(view.article_ids()), view.chunk_count(), view.sentence_count()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _records(docs: list[Document], embedder: Embedder, settings: Settings, progress: bool) -> list[ArticleRecord]:
+    """Chunk, split and embed the fresh documents (all chunks in one batch, then all sentences)."""
+    chunks = [chunk_document(d, settings.chunk_chars, settings.chunk_overlap_sentences) for d in docs]
+    sentences = [[Sentence(d.article_id, a, b) for a, b in split_sentences(d.text)] for d in docs]
+    chunk_vectors = embedder.embed_passages([c.text for cs in chunks for c in cs], progress)
+    sentence_vectors = embedder.embed_passages(
+        [d.text[s.start : s.end] for d, ss in zip(docs, sentences) for s in ss], progress)
+    records, c0, s0 = [], 0, 0
+    for d, cs, ss in zip(docs, chunks, sentences):
+        records.append(ArticleRecord(d, cs, chunk_vectors[c0 : c0 + len(cs)], ss, sentence_vectors[s0 : s0 + len(ss)]))
+        c0, s0 = c0 + len(cs), s0 + len(ss)
+    return records

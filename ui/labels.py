@@ -1,0 +1,101 @@
+"""The page's words: labels in Indonesian and English, month names, and the question's label language.
+
+Labels follow the question's language ('id' or 'en'; 'id' when unsure). The bilingual "Indonesian · English"
+labels of the page itself live in the templates and the layout.
+"""
+
+from __future__ import annotations
+
+from rag.answer.language import UNCITED_NOTE, detect_language
+
+TEXT: dict[str, dict[str, str]] = {
+    "id": {
+        "searching": "Mencari bukti di artikel…",
+        "writing": "Menulis jawaban…",
+        "checking": "Memeriksa bukti…",
+        "searched_as": "Dicari sebagai",
+        "evidence": "Bukti yang ditemukan",
+        "evidence_note": "Bagian artikel yang dibaca model untuk pertanyaan ini.",
+        "cited": "Sumber yang dikutip",
+        "cited_note": "Kalimat pendukung ditandai kuning.",
+        "others": "Bagian lain yang dibaca",
+        "weak": "Tidak ada bagian artikel yang cukup cocok dengan pertanyaan ini.",
+        "closest": "Bagian terdekat (tidak dipakai)",
+        "no_answer_read": "Bagian yang dibaca model",
+        "refusal_title": "Tidak ditemukan di artikel",
+        "reason_weak": "Tidak ada bagian artikel yang cukup cocok dengan pertanyaan.",
+        "reason_model": "Model tidak menemukan jawabannya di bagian artikel yang dibaca.",
+        "uncited_title": "Jawaban tanpa kutipan",
+        "sources": "Sumber",
+        "open": "Buka artikel asli",
+        "file": "Berkas",
+        "no_date": "tanpa tanggal",
+        "error_title": "Terjadi kesalahan",
+        "no_index_title": "Belum ada indeks artikel",
+        "no_index_help": "Jalankan `rag ingest` untuk mengindeks artikel (atau unggah artikel .txt di tab "
+                         "“Artikel terindeks”), lalu tanya lagi.",
+        "internal": "Kesalahan internal",
+        "hint": "Saran",
+        "try_again": "Halaman tetap bisa dipakai; silakan coba lagi.",
+        "question": "Pertanyaan",
+        "earlier": "Sumber pertanyaan sebelumnya",
+        "no_sources": "Tidak ada sumber untuk pertanyaan ini.",
+    },
+    "en": {
+        "searching": "Searching the articles…",
+        "writing": "Writing the answer…",
+        "checking": "Checking the evidence…",
+        "searched_as": "Searched as",
+        "evidence": "Evidence found",
+        "evidence_note": "Article passages the model reads for this question.",
+        "cited": "Cited sources",
+        "cited_note": "Supporting sentences are highlighted.",
+        "others": "Other passages read",
+        "weak": "No article passage matches this question well enough.",
+        "closest": "Closest passages (not used)",
+        "no_answer_read": "Passages the model read",
+        "refusal_title": "Not found in the articles",
+        "reason_weak": "No article passage matches the question well enough.",
+        "reason_model": "The model found no answer in the passages it read.",
+        "uncited_title": "Answer without citations",
+        "sources": "Sources",
+        "open": "Open original article",
+        "file": "File",
+        "no_date": "no date",
+        "error_title": "Something went wrong",
+        "no_index_title": "No article index yet",
+        "no_index_help": "No index: run `rag ingest` to index the articles (or upload a .txt article in the "
+                         "“Indexed articles” tab), then ask again.",
+        "internal": "Internal error",
+        "hint": "Hint",
+        "try_again": "The page is still usable; please try again.",
+        "question": "Question",
+        "earlier": "Sources of earlier questions",
+        "no_sources": "No sources for this question.",
+    },
+}
+MONTHS = {
+    "id": ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
+           "November", "Desember"],
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"],
+}
+
+
+def label_lang(language: str | None) -> str:
+    """The label language for an answer's language code ('id' unless it is 'en')."""
+    return language if language in TEXT else "id"
+
+
+def question_lang(question: str) -> str:
+    """The label language for a question ('id' when unsure; the pipeline decides the answer's language)."""
+    try:
+        return label_lang(detect_language(question))
+    except Exception:  # noqa: BLE001 - labels only
+        return "id"
+
+
+def without_uncited_note(answer: str, lang: str) -> str:
+    """The answer without the pipeline's trailing "no valid citation" note (the page shows it as a notice)."""
+    note = UNCITED_NOTE.get(lang, "")
+    return answer[: -len(note)].rstrip() if note and answer.endswith(note) else answer
