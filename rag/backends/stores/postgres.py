@@ -1,0 +1,358 @@
+"""The PostgreSQL store: documents, chunks and sentences in tables, searched by pgvector (HNSW) and full-text search.
+
+Tables (made by the first write; `dim` from the fingerprint): rag_documents (every Document field; date and site are
+indexed columns for filters), rag_chunks (key, chunk_id, article_id, start, end, text, embedding vector(dim), and tsv
+generated from the text with the built-in `indonesian` configuration, GIN-indexed), rag_sentences (key, article_id,
+start, end, text, embedding), and rag_meta (the 'state' row: fingerprint, counts, a version every write bumps, and
+the next free chunk and sentence keys). Both embedding columns have HNSW indexes with vector_ip_ops: vectors are unit
+length, so ordering by the negated inner product (`<#>`) is ordering by cosine.
+
+Keys come from the counters in rag_meta, taken by the writer under a transaction advisory lock, so an article's
+sentences (and chunks) get consecutive keys in document order and a key is never reused: a row fetched by key never
+changes, so readers may cache it. A write is one transaction: readers see the old index or the new one. A first write
+or a rebuild recreates the tables and builds the search indexes after loading (far faster than growing them row by
+row) and blocks readers until it commits; other writes replace only the changed articles' rows. `snapshot()` costs
+one query (the version); its reader lives until the next write and caches the rows it fetched.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from datetime import date
+from typing import Any, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types import TypeInfo
+from psycopg.types.json import Jsonb
+
+from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
+from rag.backends.stores.lexical import _WORD, _stopwords
+from rag.errors import IndexError_
+from rag.types import Chunk, Document, Sentence
+
+INGEST_LOCK, WRITE_LOCK = 0x52414701, 0x52414702  # advisory lock keys: a whole ingest; one write transaction
+EF_SEARCH = 100  # HNSW candidate list (raised to 2k for larger k)
+HNSW = "USING hnsw (embedding vector_ip_ops) WITH (m = 16, ef_construction = 64)"
+_DOC = "article_id, source_file, title, url, date, date_source, site, text, content_hash, dropped, warnings"
+_CHUNK = 'key, chunk_id, article_id, "start", "end", text'
+_SENTENCE = 'key, article_id, "start", "end", text'
+_TABLES = """
+CREATE TABLE rag_documents (article_id text PRIMARY KEY, source_file text NOT NULL, title text NOT NULL, url text,
+  date date, date_source text, site text, text text NOT NULL, content_hash text NOT NULL, dropped jsonb NOT NULL,
+  warnings jsonb NOT NULL);
+CREATE TABLE rag_chunks (key bigint PRIMARY KEY, chunk_id text NOT NULL, article_id text NOT NULL,
+  "start" integer NOT NULL, "end" integer NOT NULL, text text NOT NULL, embedding vector({dim}) NOT NULL,
+  tsv tsvector GENERATED ALWAYS AS (to_tsvector('indonesian', text)) STORED);
+CREATE TABLE rag_sentences (key bigint PRIMARY KEY, article_id text NOT NULL, "start" integer NOT NULL,
+  "end" integer NOT NULL, text text NOT NULL, embedding vector({dim}) NOT NULL);
+"""
+_INDEXES = f"""
+CREATE INDEX rag_documents_date_site ON rag_documents (date, site);
+CREATE INDEX rag_chunks_article ON rag_chunks (article_id);
+CREATE INDEX rag_sentences_article ON rag_sentences (article_id);
+CREATE INDEX rag_chunks_tsv ON rag_chunks USING gin (tsv);
+CREATE INDEX rag_chunks_embedding ON rag_chunks {HNSW};
+CREATE INDEX rag_sentences_embedding ON rag_sentences {HNSW};
+"""
+# The query's lexemes exactly as to_tsvector makes them, OR-ed: any chunk holding any of them is a hit (as with BM25).
+_LEXICAL = rf"""
+WITH q AS (SELECT string_agg('''' || replace(replace(w, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery AS q
+           FROM unnest(tsvector_to_array(to_tsvector('indonesian', %s))) AS w)
+SELECT {_CHUNK}, ts_rank(tsv, q.q, 1) AS score FROM rag_chunks, q WHERE tsv @@ q.q ORDER BY score DESC, key LIMIT %s
+"""
+
+
+class PostgresStore:
+    """A PostgreSQL database with pgvector: one shared connection for reads, a fresh one per write and per lock."""
+
+    def __init__(self, url: str, ef_search: int = EF_SEARCH) -> None:
+        self.url, self.ef_search = url, ef_search
+        try:
+            self._params = conninfo_to_dict(url)
+        except psycopg.ProgrammingError as e:
+            raise IndexError_("the store setting is not a valid PostgreSQL URL",
+                              "use postgresql://USER@HOST:PORT/DATABASE (password in PGPASSWORD or ~/.pgpass)") from e
+        p = self._params
+        self._where = f"database {p.get('dbname') or p.get('user') or '(default)'} on " \
+                      f"{p.get('host') or 'localhost'}:{p.get('port') or 5432}"
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._has_vector, self._ef = False, 0
+        self._reader: PostgresReader | None = None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A new autocommit connection; IndexError_ naming the server (never the password) when that fails."""
+        try:
+            return psycopg.connect(self.url, autocommit=True,
+                                   **({} if "connect_timeout" in self._params else {"connect_timeout": 10}))
+        except psycopg.OperationalError as e:
+            reason = (str(e).strip().splitlines() or ["connection failed"])[0]
+            if self._params.get("password"):
+                reason = reason.replace(str(self._params["password"]), "***")
+            raise IndexError_(f"cannot connect to PostgreSQL ({self._where}): {reason}", "check that the server "
+                              "is running and the store URL; put the password in PGPASSWORD or ~/.pgpass") from e
+
+    def _fetch(self, sql: str, params: Any = (), binary: bool = False, k: int = 0) -> list[tuple[Any, ...]]:
+        """The rows of one read on the shared connection (reconnecting when it was lost); k: an HNSW search's k."""
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                self._conn, self._has_vector, self._ef = self._connect(), False, 0
+            conn = self._conn
+            try:
+                if not self._has_vector and TypeInfo.fetch(conn, "vector") is not None:
+                    register_vector(conn)
+                    self._has_vector = True
+                ef = min(1000, max(self.ef_search, 2 * k))
+                if k and ef != self._ef:
+                    conn.execute(f"SET hnsw.ef_search = {ef}")
+                    self._ef = ef
+                return conn.execute(sql, params, binary=binary).fetchall()
+            except psycopg.OperationalError as e:
+                raise IndexError_(f"lost the connection to PostgreSQL ({self._where}): {e}",
+                                  "check that the server is running, then try again") from e
+
+    def _state(self) -> dict[str, Any] | None:
+        """The 'state' row of rag_meta (None before the first write)."""
+        try:
+            rows = self._fetch("SELECT value FROM rag_meta WHERE name = 'state'")
+        except psycopg.errors.UndefinedTable:
+            return None
+        return rows[0][0] if rows else None
+
+    def snapshot(self) -> PostgresReader:
+        """A reader of the current version: the same object until a write (from any process) bumps the version."""
+        state = self._state()
+        if state is None:
+            raise IndexError_(f"no index at {self.describe()}", "build it with `rag ingest` (default articles: seeds/)")
+        if state["fingerprint"].get("format_version") != FORMAT_VERSION:
+            raise IndexError_(f"the index at {self.describe()} was written by another version of rag-news",
+                              "rebuild it with `rag ingest --rebuild`")
+        reader = self._reader
+        if reader is None or reader.version != state["version"]:
+            reader = self._reader = PostgresReader(self, state)
+        return reader
+
+    def documents(self) -> dict[str, Document]:
+        """Every stored document by id (empty before the first write)."""
+        if self._state() is None:
+            return {}
+        rows = self._fetch(f'SELECT {_DOC} FROM rag_documents ORDER BY article_id COLLATE "C"')
+        return {r[0]: _document(r) for r in rows}
+
+    def fingerprint(self) -> dict[str, Any] | None:
+        """What the stored vectors and chunks were built with (None before the first write)."""
+        state = self._state()
+        return state["fingerprint"] if state else None
+
+    def write(
+        self, upserts: list[ArticleRecord], deletes: list[str], fingerprint: dict[str, Any], replace_all: bool = False,
+    ) -> None:
+        """One transaction: upserted articles replace their rows, deleted ones go (replace_all: all others too)."""
+        records = sorted(upserts, key=lambda r: r.doc.article_id)
+        with self._connect() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            conn.execute("CREATE TABLE IF NOT EXISTS rag_meta (name text PRIMARY KEY, value jsonb NOT NULL)")
+            row = conn.execute("SELECT value FROM rag_meta WHERE name = 'state'").fetchone()
+            old = row[0] if row else {}
+            fresh = replace_all or not row
+            if fresh:
+                conn.execute("DROP TABLE IF EXISTS rag_documents, rag_chunks, rag_sentences")
+                conn.execute(_TABLES.format(dim=int(fingerprint["dim"])))
+            else:
+                gone = [r.doc.article_id for r in records] + list(deletes)
+                for table in ("rag_documents", "rag_chunks", "rag_sentences"):
+                    conn.execute(f"DELETE FROM {table} WHERE article_id = ANY(%s)", (gone,))
+            register_vector(conn)
+            keys = _copy(conn, records, old.get("next_chunk_key", 0), old.get("next_sentence_key", 0))
+            if fresh:
+                conn.execute("SET LOCAL maintenance_work_mem = '1GB'")  # room to build the HNSW graphs in memory
+                conn.execute(_INDEXES)
+            counts = conn.execute("SELECT (SELECT count(*) FROM rag_documents), (SELECT count(*) FROM rag_chunks), "
+                                  "(SELECT count(*) FROM rag_sentences)").fetchone() or (0, 0, 0)
+            state = {"fingerprint": fingerprint, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                     "articles": counts[0], "chunks": counts[1], "sentences": counts[2],
+                     "version": old.get("version", 0) + 1, "next_chunk_key": keys[0], "next_sentence_key": keys[1]}
+            conn.execute("INSERT INTO rag_meta VALUES ('state', %s) ON CONFLICT (name) DO UPDATE SET value = "
+                         "excluded.value", (Jsonb(state),))
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """A session advisory lock on its own connection for the whole ingest (any thread, process or machine)."""
+        conn = self._connect()
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s)", (INGEST_LOCK,))
+            yield
+        finally:
+            conn.close()  # ending the session releases the lock
+
+    def describe(self) -> str:
+        """The store URL without its password."""
+        parts = urlsplit(self.url)
+        user, at, host = parts.netloc.rpartition("@")
+        query = "&".join(q for q in parts.query.split("&") if q and not q.lower().startswith("password="))
+        return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}@{host}" if at else host, query=query))
+
+
+class PostgresReader:
+    """One version of the database for the answer path: lookups by key (rows cached) and the three searches."""
+
+    def __init__(self, store: PostgresStore, state: dict[str, Any]) -> None:
+        self.store, self.state, self.version = store, state, state["version"]
+        self._docs: dict[str, Document] = {}
+        self._chunks: dict[int, Chunk] = {}
+        self._sentences: dict[int, tuple[Sentence, str]] = {}
+        self._articles: dict[str, tuple[int, list[Sentence]]] = {}  # first key and spans of an article's sentences
+
+    def document(self, article_id: str) -> Document:
+        """The document with this id (KeyError when absent)."""
+        doc = self._docs.get(article_id)
+        if doc is None:
+            rows = self.store._fetch(f"SELECT {_DOC} FROM rag_documents WHERE article_id = %s", (article_id,))
+            if not rows:
+                raise KeyError(article_id)
+            doc = self._docs[article_id] = _document(rows[0])
+        return doc
+
+    def article_ids(self) -> set[str]:
+        """Ids of every indexed article."""
+        return {r[0] for r in self.store._fetch("SELECT article_id FROM rag_documents")}
+
+    def article_list(self) -> list[dict[str, Any]]:
+        """Metadata of every indexed article (no text), newest first by (date, article_id)."""
+        rows = self.store._fetch("SELECT article_id, source_file, title, url, date, date_source, site, content_hash "
+                                 "FROM rag_documents")
+        metas = [_document((*r[:7], "", r[7], [], [])).meta() for r in rows]
+        return sorted(metas, key=lambda d: (d["date"] or "", d["article_id"]), reverse=True)
+
+    def chunk_count(self) -> int:
+        """Number of chunks."""
+        return int(self.state["chunks"])
+
+    def sentence_count(self) -> int:
+        """Number of sentences."""
+        return int(self.state["sentences"])
+
+    def chunk(self, key: int) -> Chunk:
+        """The chunk with this key (KeyError when absent)."""
+        chunk = self._chunks.get(key)
+        if chunk is None:
+            rows = self.store._fetch(f"SELECT {_CHUNK} FROM rag_chunks WHERE key = %s", (key,))
+            if not rows:
+                raise KeyError(key)
+            chunk = self._chunks[key] = Chunk(*rows[0][1:])
+        return chunk
+
+    def _load_article(self, article_sql: str, value: Any) -> dict[int, tuple[Sentence, str]]:
+        """Every sentence of one article (chosen by a SQL expression), remembered by key and by article."""
+        rows = self.store._fetch(f"SELECT {_SENTENCE} FROM rag_sentences WHERE article_id = {article_sql} "
+                                 "ORDER BY key", (value,))
+        found = {r[0]: (Sentence(r[1], r[2], r[3]), r[4]) for r in rows}
+        self._sentences.update(found)
+        if rows:
+            self._articles[rows[0][1]] = (rows[0][0], [s for s, _ in found.values()])
+        return found
+
+    def _sentence(self, key: int) -> tuple[Sentence, str]:
+        """A sentence and its text (loading its whole article: neighbours are asked for next)."""
+        hit = self._sentences.get(key) or self._load_article(
+            "(SELECT article_id FROM rag_sentences WHERE key = %s)", key).get(key)
+        if hit is None:
+            raise KeyError(key)
+        return hit
+
+    def _spans(self, article_id: str) -> tuple[int, list[Sentence]]:
+        """The first key and the spans of an article's sentences ((0, []) for an unknown article)."""
+        if article_id not in self._articles:
+            found = self._load_article("%s", article_id)
+            return (min(found), [s for s, _ in found.values()]) if found else (0, [])
+        return self._articles[article_id]
+
+    def sentence(self, key: int) -> Sentence:
+        """The sentence span with this key."""
+        return self._sentence(key)[0]
+
+    def sentence_text(self, key: int) -> str:
+        """The text of the sentence with this key."""
+        return self._sentence(key)[1]
+
+    def sentence_vectors_of(self, keys: list[int]) -> np.ndarray:
+        """The vectors of these sentences (one query), one row per key in the order given."""
+        if not len(keys):
+            return np.zeros((0, self.state["fingerprint"]["dim"]), dtype=np.float32)
+        rows = self.store._fetch("SELECT key, embedding FROM rag_sentences WHERE key = ANY(%s)",
+                                 ([int(k) for k in keys],), binary=True)
+        found = {key: vector.to_numpy() for key, vector in rows}
+        return np.vstack([found[int(k)] for k in keys])
+
+    def sentence_range(self, article_id: str) -> tuple[int, int]:
+        """Keys [first, last + 1) of an article's sentences ((0, 0) for an unknown article)."""
+        first, spans = self._spans(article_id)
+        return (first, first + len(spans)) if spans else (0, 0)
+
+    def sentences_in(self, article_id: str, start: int, end: int) -> list[int]:
+        """Keys of the article's sentences that overlap the character span [start, end)."""
+        first, spans = self._spans(article_id)
+        return [first + i for i, s in enumerate(spans) if s.start < end and start < s.end]
+
+    def _nearest(self, table: str, columns: str, query_vector: np.ndarray, k: int) -> list[tuple[Any, ...]]:
+        """The k rows of a table nearest to a query vector (HNSW), with the cosine last, best first (ties by key)."""
+        rows = self.store._fetch(f"SELECT {columns}, -(embedding <#> %(q)s) FROM {table} ORDER BY embedding <#> %(q)s "
+                                 "LIMIT %(k)s", {"q": np.asarray(query_vector, np.float32), "k": k}, k=k)
+        return sorted(rows, key=lambda r: (-r[-1], r[0]))
+
+    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The k chunks nearest to a query vector: (key, cosine), best first."""
+        rows = self._nearest("rag_chunks", _CHUNK, query_vector, k)
+        self._chunks.update((r[0], Chunk(*r[1:6])) for r in rows)
+        return [(r[0], float(r[6])) for r in rows]
+
+    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """The k best chunks holding any of the query's content words (ts_rank > 0), best first."""
+        stop = _stopwords()  # what the default store's BM25 ignores: stopwords and question words
+        words = [w for w in _WORD.findall(query.lower()) if w not in stop and (len(w) > 1 or w.isdigit())]
+        rows = self.store._fetch(_LEXICAL, (" ".join(words), k)) if words else []
+        self._chunks.update((r[0], Chunk(*r[1:6])) for r in rows)
+        return [(r[0], float(r[6])) for r in rows if r[6] > 0]
+
+    def dense_sentence_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The k sentences nearest to a query vector: (key, cosine), best first."""
+        rows = self._nearest("rag_sentences", _SENTENCE, query_vector, k)
+        self._sentences.update((r[0], (Sentence(r[1], r[2], r[3]), r[4])) for r in rows)
+        return [(r[0], float(r[5])) for r in rows]
+
+
+def _copy(conn: psycopg.Connection[Any], records: list[ArticleRecord], chunk_key: int, sentence_key: int,
+          ) -> tuple[int, int]:
+    """COPY the records' rows (binary), each article's chunks and sentences on consecutive keys; the next free keys."""
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY rag_documents ({_DOC}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text"] * 4 + ["date"] + ["text"] * 4 + ["jsonb"] * 2)
+            for d in (r.doc for r in records):
+                day = date.fromisoformat(d.date) if d.date else None
+                copy.write_row((d.article_id, d.source_file, d.title, d.url, day, d.date_source, d.site, d.text,
+                                d.content_hash, d.dropped, d.warnings))
+        with cur.copy(f"COPY rag_chunks ({_CHUNK}, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "text", "text", "int4", "int4", "text", "vector"])
+            for r in records:
+                for c, v in zip(r.chunks, r.chunk_vectors):
+                    copy.write_row((chunk_key, c.chunk_id, c.article_id, c.start, c.end, c.text, v))
+                    chunk_key += 1
+        with cur.copy(f"COPY rag_sentences ({_SENTENCE}, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "text", "int4", "int4", "text", "vector"])
+            for r in records:
+                for s, v in zip(r.sentences, r.sentence_vectors):
+                    copy.write_row((sentence_key, s.article_id, s.start, s.end, r.doc.text[s.start : s.end], v))
+                    sentence_key += 1
+    return chunk_key, sentence_key
+
+
+def _document(row: tuple[Any, ...]) -> Document:
+    """A Document from a rag_documents row (the date column back to its ISO string)."""
+    return Document(*row[:4], row[4].isoformat() if row[4] else None, *row[5:])
