@@ -74,7 +74,7 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     t0 = time.perf_counter()
 
     assistant = make_assistant(settings)
-    known = set(assistant.index.docs)
+    known = assistant.index.article_ids()
     missing = sorted({a for q in questions for a in q.gold_articles} - known)
     if missing:
         print(f"warning: {len(missing)} gold article id(s) are not in the index {settings.index_dir}: "

@@ -30,10 +30,15 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("indonesian")
 
 
+def content_words(text: str) -> list[str]:
+    """Lower-case words without stopwords and question words (before stemming)."""
+    stop = _stopwords()
+    return [w for w in _WORD.findall(text.lower()) if w not in stop and (len(w) > 1 or w.isdigit())]
+
+
 def analyze(text: str) -> list[str]:
     """Lower-case words without stopwords, stemmed with Snowball Indonesian (harmless for English names)."""
-    stop = _stopwords()
-    words = [w for w in _WORD.findall(text.lower()) if w not in stop and (len(w) > 1 or w.isdigit())]
+    words = content_words(text)
     return _stemmer().stemWords(words)
 
 

@@ -32,7 +32,7 @@ from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
 from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
-from rag.backends.stores.lexical import _WORD, _stopwords
+from rag.backends.stores.lexical import content_words
 from rag.errors import IndexError_
 from rag.types import Chunk, Document, Sentence
 
@@ -315,8 +315,7 @@ class PostgresReader:
 
     def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The k best chunks holding any of the query's content words (ts_rank > 0), best first."""
-        stop = _stopwords()  # what the default store's BM25 ignores: stopwords and question words
-        words = [w for w in _WORD.findall(query.lower()) if w not in stop and (len(w) > 1 or w.isdigit())]
+        words = content_words(query)  # what the default store's BM25 ignores: stopwords and question words
         rows = self.store._fetch(_LEXICAL, (" ".join(words), k)) if words else []
         self._chunks.update((r[0], Chunk(*r[1:6])) for r in rows)
         return [(r[0], float(r[6])) for r in rows if r[6] > 0]
