@@ -62,3 +62,14 @@ def test_not_a_gguf_and_missing_paths(tmp_path: Path) -> None:
         resolve_gguf(str(txt), tmp_path)
     with pytest.raises(ModelError, match="generator model not found"):
         resolve_gguf(str(tmp_path / "nope.gguf"), tmp_path)
+
+
+def test_the_generator_is_found_only_when_first_needed(tmp_path: Path) -> None:
+    """Ingest and refusals never need the GGUF, so a wrong generator path only fails when a model must answer."""
+    from rag.backends.factory import make_generator
+    from rag.settings import Settings
+
+    gen = make_generator(Settings(index_dir=tmp_path / "index", generator=str(tmp_path / "missing.gguf")))
+    assert gen.name.endswith("missing.gguf")
+    with pytest.raises(ModelError, match="missing.gguf"):
+        list(gen.stream([{"role": "user", "content": "halo"}], 8, 0.0))

@@ -7,7 +7,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -60,16 +60,24 @@ class FirstTokenProbe:
 class LlamaCppGenerator:
     """A GGUF model run in this process by llama.cpp, loaded on first use. One generation at a time."""
 
-    def __init__(self, name: str, path: Path, n_ctx: int, n_threads: int, top_p: float = 0.9,
+    def __init__(self, name: str, path: Path | Callable[[], Path], n_ctx: int, n_threads: int, top_p: float = 0.9,
                  repeat_penalty: float = 1.1) -> None:
         self.name = name
-        self.path = path
+        self._path = path  # or how to find it: resolved (and verified) only when the model is first needed
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.top_p = top_p
         self.repeat_penalty = repeat_penalty
         self.lock = FifoLock()  # one generation at a time (a llama.cpp context is not thread-safe), in arrival order
         self._llm = None
+
+    @property
+    def path(self) -> Path:
+        """The GGUF file (located and verified now if it was not yet)."""
+        with _LOAD_LOCK:
+            if callable(self._path):
+                self._path = self._path()
+            return self._path
 
     @property
     def llm(self):  # noqa: ANN201 - llama_cpp.Llama, imported lazily
@@ -137,6 +145,5 @@ class LlamaCppGenerator:
 
 
 def llama_cpp_generator(name: str, cache_dir: Path, sha256: str | None, n_ctx: int, n_threads: int | None) -> LlamaCppGenerator:
-    """A llama.cpp generator for a registry name, a .gguf path or an hf: reference (verified, loaded lazily)."""
-    path = resolve_gguf(name, cache_dir, sha256)
-    return LlamaCppGenerator(name, path, n_ctx, n_threads or os.cpu_count() or 2)
+    """A llama.cpp generator for a registry name, a .gguf path or an hf: reference (found, verified, loaded lazily)."""
+    return LlamaCppGenerator(name, lambda: resolve_gguf(name, cache_dir, sha256), n_ctx, n_threads or os.cpu_count() or 2)
