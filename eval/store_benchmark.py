@@ -41,6 +41,7 @@ from rag.backends.stores.base import ArticleRecord, StoreReader, fingerprint  # 
 from rag.backends.stores.faiss_files import CURRENT, FaissStore  # noqa: E402
 from rag.backends.stores.postgres import EF_SEARCH, HNSW, PostgresStore  # noqa: E402
 from rag.backends.stores.postgres_local import local_postgres  # noqa: E402
+from rag.evaluation.benchmark import synthetic_texts  # noqa: E402
 from rag.types import Chunk, Document, Sentence  # noqa: E402
 
 DIM, K = 384, 20
@@ -63,15 +64,7 @@ def seed_vocabulary() -> tuple[list[str], np.ndarray]:
 def synthetic_records(n_chunks: int, words: list[str], probs: np.ndarray, seed: int = 0, chunk_words: int = 100,
                       chunks_per_doc: int = 10) -> tuple[list[ArticleRecord], np.ndarray]:
     """The synthetic collection of eval/benchmark.py as article records, and all chunk vectors in order."""
-    rng = np.random.default_rng(seed)
-    vectors = rng.standard_normal((n_chunks, DIM), dtype=np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    lengths = rng.integers(chunk_words // 2, chunk_words * 3 // 2, size=n_chunks)
-    picks = rng.choice(len(words), size=int(lengths.sum()), p=probs)
-    texts, at = [], 0
-    for n in lengths:
-        texts.append(" ".join(words[i] for i in picks[at : at + n]) + ".")
-        at += n
+    texts, vectors = synthetic_texts(n_chunks, words, probs, DIM, seed, chunk_words)
     records = []
     for d in range(0, n_chunks, chunks_per_doc):
         aid = f"syn-{d // chunks_per_doc:06d}"

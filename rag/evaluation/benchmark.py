@@ -158,12 +158,9 @@ def seed_vocabulary(index: Any) -> tuple[list[str], np.ndarray]:
     return words, freq / freq.sum()
 
 
-def synthetic_index(n_chunks: int, words: list[str], probs: np.ndarray, dim: int, seed: int = 0,
-                    chunk_words: int = 100, chunks_per_doc: int = 10) -> Any:
-    """An in-memory faiss_files.Index of n_chunks random unit vectors and texts sampled from the seed vocabulary."""
-    from rag.backends.stores.faiss_files import Index
-    from rag.types import Chunk, Document, Sentence
-
+def synthetic_texts(n_chunks: int, words: list[str], probs: np.ndarray, dim: int, seed: int = 0,
+                    chunk_words: int = 100) -> tuple[list[str], np.ndarray]:
+    """n_chunks texts sampled from the seed vocabulary and as many random unit vectors (the synthetic collection)."""
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((n_chunks, dim), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -173,6 +170,16 @@ def synthetic_index(n_chunks: int, words: list[str], probs: np.ndarray, dim: int
     for n in lengths:
         texts.append(" ".join(words[i] for i in picks[at : at + n]) + ".")
         at += n
+    return texts, vectors
+
+
+def synthetic_index(n_chunks: int, words: list[str], probs: np.ndarray, dim: int, seed: int = 0,
+                    chunk_words: int = 100, chunks_per_doc: int = 10) -> Any:
+    """An in-memory faiss_files.Index of n_chunks random unit vectors and texts sampled from the seed vocabulary."""
+    from rag.backends.stores.faiss_files import Index
+    from rag.types import Chunk, Document, Sentence
+
+    texts, vectors = synthetic_texts(n_chunks, words, probs, dim, seed, chunk_words)
     docs, chunks = [], []
     for d in range(0, n_chunks, chunks_per_doc):
         aid = f"syn-{d // chunks_per_doc:06d}"
