@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     # Ingest: a link inside a folder that points outside it is skipped unless this is set
     follow_links_outside: bool = False
+    max_article_bytes: int = Field(5_000_000, ge=1_000, description="a larger file is refused, with the reason")
 
     # Chunking
     chunk_chars: int = Field(700, ge=200, le=4000, description="target characters per chunk")

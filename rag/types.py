@@ -21,11 +21,17 @@ class Document:
     content_hash: str
     dropped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    author: str | None = None
+    source_format: str = "txt"  # txt, md, html, pdf, docx, jsonl: how the file was read
+    encoding: str | None = None  # the text encoding found for a .txt/.md/.html file
+    part: int | None = None  # the line of a .jsonl dump this article came from (one file, many articles)
+    duplicate_of: str | None = None  # a near-duplicate (syndicated copy) of this article: stored, not searched
+    signature: list[int] = field(default_factory=list)  # MinHash of the text, for near-duplicate detection
 
     def meta(self) -> dict[str, Any]:
-        """Metadata without the text and the cleaning log."""
+        """Metadata without the text, the cleaning log and the signature."""
         d = asdict(self)
-        for k in ("text", "dropped", "warnings"):
+        for k in ("text", "dropped", "warnings", "signature"):
             d.pop(k)
         return d
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import BadInputError
@@ -18,6 +18,10 @@ class RawArticle:
     path: Path
     text: str
     content_hash: str
+    format: str = "txt"  # how the text was read: txt, md, html, pdf, docx, jsonl
+    encoding: str | None = None  # the text encoding found (txt, md, html)
+    meta: dict[str, str] = field(default_factory=dict)  # metadata the file itself gives: title, url, date, site, author
+    part: int | None = None  # line number within a .jsonl dump
 
 
 @dataclass
@@ -77,3 +81,8 @@ def read_article(path: Path) -> RawArticle:
     if not text.strip():
         raise BadInputError(f"{path}: empty file")
     return RawArticle(path=path, text=text, content_hash=hashlib.sha256(data).hexdigest())
+
+
+def read_articles(path: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> list[RawArticle]:
+    """Read one file as its articles (a .jsonl dump holds many); BadInputError with the reason when none can be used."""
+    return [read_article(path)]

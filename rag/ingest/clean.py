@@ -12,7 +12,7 @@ from rag.ingest.articles import RawArticle
 from rag.ingest.chunk import split_sentences
 from rag.types import Document
 
-CLEANING_VERSION = 2  # bump when the rules change: indexes built with older rules are then reported
+CLEANING_VERSION = 3  # bump when the rules change: indexes built with older rules are then reported
 
 MONTHS = {
     m: i + 1
@@ -225,16 +225,20 @@ def clean_article(raw: RawArticle, article_id: str) -> Document:
     if not text:
         warnings.append("no article text left after cleaning")
 
+    given = raw.meta  # what the file itself states (HTML meta tags, a JSONL record, DOCX properties) wins
+    url = given.get("url") or url
+    if given.get("date"):
+        header_date = given["date"]
     if url:
-        date_iso, date_source = header_date, "page header" if header_date else None
+        date_iso, date_source = header_date, ("file metadata" if given.get("date") else "page header") if header_date else None
         if not date_iso and (date_iso := _date_in_url(url)):
             date_source = "link"
     else:
         date_iso, date_source = header_date, "page header" if header_date else None
     if not date_iso and (date_iso := _date_in_text(text)):
         date_source = "first date in the text"
-    site = urlparse(url).netloc.removeprefix("www.") if url else site_line
-    title = headline or (_derive_title(text) if text else Path(raw.path).stem)
+    site = given.get("site") or (urlparse(url).netloc.removeprefix("www.") if url else site_line)
+    title = given.get("title") or headline or (_derive_title(text) if text else Path(raw.path).stem)
     return Document(
         article_id=article_id,
         source_file=str(raw.path),
@@ -247,4 +251,8 @@ def clean_article(raw: RawArticle, article_id: str) -> Document:
         content_hash=raw.content_hash,
         dropped=dropped,
         warnings=warnings,
+        author=given.get("author"),
+        source_format=raw.format,
+        encoding=raw.encoding,
+        part=raw.part,
     )

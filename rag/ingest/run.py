@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.ingest.articles import Skipped, find_article_files, read_article
+from rag.ingest.articles import RawArticle, Skipped, find_article_files, read_articles
 from rag.ingest.chunk import chunk_document, split_sentences
 from rag.ingest.clean import clean_article
 from rag.backends.embedders.base import Embedder
@@ -49,11 +49,34 @@ class IngestReport:
         return "\n".join(lines)
 
 
-def _new_id(path: Path, taken: set[str]) -> str:
+def _new_id(path: Path, taken: set[str], part: int | None = None) -> str:
     stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in path.stem) or "article"
+    stem = stem if part is None else f"{stem}-{part}"
     if stem not in taken:
         return stem
     return f"{stem}-{hashlib.sha1(str(path).encode()).hexdigest()[:6]}"
+
+
+def _take(raw: RawArticle, prev: Document | None, taken: set[str], keep: dict[str, Document], fresh: list[Document],
+          report: IngestReport) -> None:
+    """Sort one article read from a file: unchanged (kept as indexed), or cleaned for embedding, or skipped."""
+    if prev and prev.content_hash == raw.content_hash:
+        keep[prev.article_id] = prev
+        report.unchanged.append(prev.article_id)
+        return
+    article_id = prev.article_id if prev else _new_id(raw.path, taken, raw.part)
+    taken.add(article_id)
+    doc = clean_article(raw, article_id)
+    where = raw.path if raw.part is None else Path(f"{raw.path}:{raw.part}")
+    if not doc.text:
+        report.skipped.append(Skipped(where, "no article text left after cleaning"))
+        if prev:
+            keep[prev.article_id] = prev
+        return
+    if doc.warnings:
+        report.warnings[article_id] = doc.warnings
+    fresh.append(doc)
+    (report.updated if prev else report.added).append(article_id)
 
 
 def wanted_fingerprint(settings: Settings, dim: int) -> dict[str, Any]:
@@ -87,38 +110,24 @@ def ingest(
         if not rebuild:
             check_compatible(store, settings)
         old_docs = {} if rebuild else store.documents()
-        by_source = {d.source_file: d for d in old_docs.values()}
+        by_source = {(d.source_file, d.part): d for d in old_docs.values()}
         taken = set(old_docs)
 
         keep: dict[str, Document] = {}
         fresh: list[Document] = []
         for f in files:
-            prev = by_source.get(str(f))
             try:
-                raw = read_article(f)
+                raws = read_articles(f, settings.max_article_bytes)
             except BadInputError as e:
                 report.skipped.append(Skipped(f, e.message.removeprefix(f"{f}: ")))
-                if prev:  # never lose data: the last good version stays indexed
-                    keep[prev.article_id] = prev
+                for prev in (d for (src, _), d in by_source.items() if src == str(f)):
+                    keep[prev.article_id] = prev  # never lose data: the last good version stays indexed
                 continue
-            if prev and prev.content_hash == raw.content_hash:
-                keep[prev.article_id] = prev
-                report.unchanged.append(prev.article_id)
-                continue
-            article_id = prev.article_id if prev else _new_id(f, taken)
-            taken.add(article_id)
-            doc = clean_article(raw, article_id)
-            if not doc.text:
-                report.skipped.append(Skipped(f, "no article text left after cleaning"))
-                if prev:
-                    keep[prev.article_id] = prev
-                continue
-            if doc.warnings:
-                report.warnings[article_id] = doc.warnings
-            fresh.append(doc)
-            (report.updated if prev else report.added).append(article_id)
+            for raw in raws:
+                _take(raw, by_source.get((str(f), raw.part)), taken, keep, fresh, report)
 
         fresh_ids = {x.article_id for x in fresh}
+
         given = {str(x) for x in files}
         for d in old_docs.values():
             if d.article_id not in keep and d.article_id not in fresh_ids:
