@@ -4,28 +4,24 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
 from pathlib import Path
-from urllib.parse import urlparse
 
 from rag.ingest.articles import RawArticle
 from rag.ingest.chunk import split_sentences
+from rag.ingest.metadata import (
+    date_in_text,
+    date_in_url,
+    find_headline,
+    find_link,
+    is_date_line,
+    header_date as page_header_dates,
+    looks_like_headline,
+    site_from_text,
+    site_from_url,
+)
 from rag.types import Document
 
 CLEANING_VERSION = 3  # bump when the rules change: indexes built with older rules are then reported
-
-MONTHS = {
-    m: i + 1
-    for i, names in enumerate(
-        [
-            ("januari", "january", "jan"), ("februari", "february", "feb"), ("maret", "march", "mar"),
-            ("april", "apr"), ("mei", "may"), ("juni", "june", "jun"), ("juli", "july", "jul"),
-            ("agustus", "august", "agu", "aug"), ("september", "sep", "sept"),
-            ("oktober", "october", "okt", "oct"), ("november", "nov"), ("desember", "december", "des", "dec"),
-        ]
-    )
-    for m in names
-}
 
 _SOURCE = re.compile(r"^(?:sumber|source)\s*:\s*(\S+)", re.I)
 _TAIL_SECTION = re.compile(
@@ -59,11 +55,6 @@ _INSTRUCTION = re.compile(
     r"|\b(system prompt|prompt sistem)\b|\b(you are now|kamu sekarang adalah|anda sekarang adalah)\b",
     re.I,
 )
-_NUMERIC_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
-_TEXT_DATE = re.compile(r"\b(\d{1,2})\s+([A-Za-z]+)\s+(\d{4})\b")
-_URL_DATE = re.compile(r"(?<!\d)(20\d{2})(\d{2})(\d{2})(?!\d{3}\b)")
-
-
 def normalise(text: str) -> str:
     """Unicode NFC, no-break and odd spaces to plain spaces, one space between words, stripped lines."""
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
@@ -71,36 +62,15 @@ def normalise(text: str) -> str:
     return "\n".join(re.sub(r" {2,}", " ", line).strip() for line in text.split("\n"))
 
 
-def _iso(y: int, m: int, d: int) -> str | None:
-    try:
-        return date(y, m, d).isoformat()
-    except ValueError:
-        return None
-
-
-def _date_in_text(text: str) -> str | None:
-    for m in _NUMERIC_DATE.finditer(text):
-        if iso := _iso(int(m.group(3)), int(m.group(2)), int(m.group(1))):
-            return iso
-    for m in _TEXT_DATE.finditer(text):
-        month = MONTHS.get(m.group(2).lower())
-        if month and (iso := _iso(int(m.group(3)), month, int(m.group(1)))):
-            return iso
-    return None
-
-
-def _date_in_url(url: str) -> str | None:
-    for m in _URL_DATE.finditer(urlparse(url).path):
-        if iso := _iso(int(m.group(1)), int(m.group(2)), int(m.group(3))):
-            return iso
-    return None
-
-
+_DATELINE_LEAD = re.compile(
+    r"^(?:[A-Z][\w.]*(?: [A-Z][\w.]*){0,3}(?:\s*\([^)]{2,30}\))?(?:,\s*[\w.]+){0,2}|[\w-]+(?:\.[\w-]+)+)\s*(?:[-–—]+\s*)+"
+)  # 'Jakarta (ANTARA) - ', 'JAKARTA, KOMPAS.com - ', 'Bisnis.com, JAKARTA - '
 _LEADING_ADVERBIAL = re.compile(r"^(pada|dalam|di|selama|setelah|sebelum|saat|ketika|usai|on|in|at|during|after)\b", re.I)
 
 
 def _derive_title(body: str, limit: int = 90) -> str:
     """A title from the first sentence's main clause (leading time/place clauses skipped), cut near `limit`."""
+    body = _DATELINE_LEAD.sub("", body, count=1)
     spans = split_sentences(body)
     first = body[spans[0][0] : spans[0][1]] if spans else body.strip()
     parts = first.rstrip(".").split(", ")
@@ -137,16 +107,17 @@ def clean_article(raw: RawArticle, article_id: str) -> Document:
     dropped: list[tuple[str, str]] = []
     warnings: list[str] = []
     url = headline = header_date = site_line = None
+    page_lines = lines
 
     # 1. Source link, and the lists of other articles that follow the body.
     kept: list[str] = []
     for i, line in enumerate(lines):
         if m := _SOURCE.match(line):
-            url = url or m.group(1)
+            url = url or find_link([line])
             dropped.append(("source line", line))
         elif _TAIL_SECTION.match(line) and i >= len(lines) // 2:
             tail = [x for x in lines[i:] if x]
-            url = url or next((m.group(1) for x in tail if (m := _SOURCE.match(x))), None)  # a link after the list
+            url = url or find_link(tail)  # a link after the list
             dropped.extend(("related-articles list or footer", x) for x in tail)
             break
         else:
@@ -166,8 +137,8 @@ def clean_article(raw: RawArticle, article_id: str) -> Document:
             if _AUTHOR.match(item):
                 skip_next = bool(i + 1 < len(lines) and _BULLET.match(lines[i + 1]))
                 dropped.append(("author", line))
-            elif _NUMERIC_DATE.search(item) or _TEXT_DATE.search(item):
-                header_date = header_date or _date_in_text(item)
+            elif is_date_line(item):
+                header_date = header_date or date_in_text(item)
                 dropped.append(("dateline", line))
             elif _is_title_like(item) and headline is None:
                 headline = item
@@ -226,19 +197,23 @@ def clean_article(raw: RawArticle, article_id: str) -> Document:
         warnings.append("no article text left after cleaning")
 
     given = raw.meta  # what the file itself states (HTML meta tags, a JSONL record, DOCX properties) wins
-    url = given.get("url") or url
-    if given.get("date"):
-        header_date = given["date"]
-    if url:
-        date_iso, date_source = header_date, ("file metadata" if given.get("date") else "page header") if header_date else None
-        if not date_iso and (date_iso := _date_in_url(url)):
-            date_source = "link"
-    else:
-        date_iso, date_source = header_date, "page header" if header_date else None
-    if not date_iso and (date_iso := _date_in_text(text)):
-        date_source = "first date in the text"
-    site = given.get("site") or (urlparse(url).netloc.removeprefix("www.") if url else site_line)
-    title = given.get("title") or headline or (_derive_title(text) if text else Path(raw.path).stem)
+    url = given.get("url") or url or find_link(page_lines)
+    published, updated = page_header_dates(page_lines)
+    date_iso, date_source = given.get("date"), "file metadata"
+    for found, source in ((header_date or published, "page header"), (url and date_in_url(url), "link"),
+                          (updated, "page header (updated)"), (text and date_in_text(text), "first date in the text")):
+        if date_iso:
+            break
+        date_iso, date_source = found or None, source
+    if not date_iso:
+        date_source = None
+    site = given.get("site") or (site_from_url(url) if url else site_line or site_from_text(page_lines))
+    title = (
+        given.get("title")
+        or find_headline(page_lines, url)
+        or (headline if headline and looks_like_headline(headline) else None)
+        or (_derive_title(text) if text else Path(raw.path).stem)
+    )
     return Document(
         article_id=article_id,
         source_file=str(raw.path),
