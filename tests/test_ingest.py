@@ -64,12 +64,12 @@ def test_bad_files_are_reported_and_the_rest_ingested(workdir: Path) -> None:
     s0 = make_settings(workdir)
     report = ingest([arts], s0, make_store(s0), make_embedder(s0), progress=False)
     reasons = {p.name: r for p, r in ((s.path, s.reason) for s in report.skipped)}
-    assert "not valid UTF-8 (byte 0xe9" in reasons["latin1.txt"]
+    assert "latin1" in report.added and report.encodings == {str(arts / "latin1.txt"): "cp1252"}  # legacy text is read
     assert "binary" in reasons["binary.txt"] and "empty" in reasons["empty.txt"]
-    assert "not a .txt" in reasons["report.pdf"] and "broken link" in reasons["dangling.txt"]
-    assert len(report.added) == 5
+    assert "damaged PDF" in reasons["report.pdf"] and "broken link" in reasons["dangling.txt"]
+    assert len(report.added) == 6
     summary = report.summary()
-    assert "skipped 5" in summary and "latin1.txt" in summary
+    assert "skipped 4" in summary and "encoding cp1252 for" in summary and "latin1.txt" in summary
 
 
 def test_links_out_of_the_folder_are_not_followed_unless_allowed(tmp_path: Path) -> None:

@@ -391,8 +391,8 @@ def test_upload_article_and_reject_bad_file(browser: Any, small_app: str, tmp_pa
         "Sumber: https://example.org/berita/festival-kopi-gayo-2025\n",
         encoding="utf-8",
     )
-    bad = tmp_path / "rusak_latin1.txt"
-    bad.write_bytes("Berita tentang caf\u00e9 di Jakarta yang ramai dikunjungi.\n".encode("latin-1"))
+    bad = tmp_path / "rusak.pdf"  # a text file under a PDF name: refused with the reason
+    bad.write_text("Berita tentang kafe di Jakarta yang ramai dikunjungi.\n", encoding="utf-8")
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     try:
@@ -420,7 +420,7 @@ def test_upload_article_and_reject_bad_file(browser: Any, small_app: str, tmp_pa
             "() => { const m = document.querySelector('#upload-msg .upload-result');"
             " return m && m.classList.contains('error'); }", timeout=60_000)
         err = page.locator("#upload-msg .upload-result").inner_text()
-        assert "not valid UTF-8" in err and "rusak_latin1.txt" in err
+        assert "named .pdf but the content is not a PDF" in err and "rusak.pdf" in err
         assert table.count() == before + 1  # nothing added, table intact
         shot(page, "11_upload_rejected")
 

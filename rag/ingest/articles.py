@@ -1,27 +1,17 @@
-"""Find article files and read them as UTF-8 text, reporting each file that cannot be used."""
+"""Find article files and read them (txt, md, html, pdf, docx, jsonl), reporting each file that cannot be used."""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import BadInputError
+from rag.ingest.formats import SUPPORTED, FileRead, RawArticle, read_file, unsupported_reason
+
+__all__ = ["MAX_ARTICLE_BYTES", "SUPPORTED", "FileRead", "RawArticle", "Skipped", "find_article_files",
+           "read_article", "read_articles"]
 
 MAX_ARTICLE_BYTES = 5_000_000
-
-
-@dataclass
-class RawArticle:
-    """An article file's text and the hash of its bytes."""
-
-    path: Path
-    text: str
-    content_hash: str
-    format: str = "txt"  # how the text was read: txt, md, html, pdf, docx, jsonl
-    encoding: str | None = None  # the text encoding found (txt, md, html)
-    meta: dict[str, str] = field(default_factory=dict)  # metadata the file itself gives: title, url, date, site, author
-    part: int | None = None  # line number within a .jsonl dump
 
 
 @dataclass
@@ -33,7 +23,7 @@ class Skipped:
 
 
 def find_article_files(paths: list[Path], links_outside: bool = False) -> tuple[list[Path], list[Skipped]]:
-    """Expand folders to their files (sorted); non-.txt files, and links out of a folder, are reported as skipped."""
+    """Expand folders to their files (sorted); unsupported types and links out of a folder are reported as skipped."""
     files: list[Path] = []
     seen: set[Path] = set()
     skipped: list[Skipped] = []
@@ -53,8 +43,8 @@ def find_article_files(paths: list[Path], links_outside: bool = False) -> tuple[
                 skipped.append(Skipped(f, f"a link to {real}, outside the folder {p} "
                                           "(set follow_links_outside = true to allow)"))
                 continue
-            if f.suffix.lower() != ".txt":
-                skipped.append(Skipped(f, f"not a .txt article (suffix {f.suffix or 'none'!r})"))
+            if reason := unsupported_reason(f):
+                skipped.append(Skipped(f, reason))
             elif real not in seen:  # a file reached twice (through a link) is read once
                 seen.add(real)
                 files.append(real)
@@ -62,27 +52,13 @@ def find_article_files(paths: list[Path], links_outside: bool = False) -> tuple[
 
 
 def read_article(path: Path) -> RawArticle:
-    """Read one article; raises BadInputError with the precise reason when it cannot be used."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise BadInputError(f"{path}: cannot read file ({e.strerror or e})") from e
-    if len(data) > MAX_ARTICLE_BYTES:
-        raise BadInputError(f"{path}: {len(data):,} bytes is larger than the {MAX_ARTICLE_BYTES:,}-byte limit")
-    if b"\x00" in data:
-        raise BadInputError(f"{path}: binary content (NUL bytes), not a text article")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise BadInputError(
-            f"{path}: not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})",
-            "re-save the file as UTF-8",
-        ) from e
-    if not text.strip():
-        raise BadInputError(f"{path}: empty file")
-    return RawArticle(path=path, text=text, content_hash=hashlib.sha256(data).hexdigest())
+    """Read a one-article file; raises BadInputError with the precise reason when it cannot be used."""
+    got = read_file(path, MAX_ARTICLE_BYTES)
+    if len(got.articles) != 1 or got.problems:
+        raise BadInputError(f"{path}: holds {len(got.articles)} articles, not one", "read it with read_articles")
+    return got.articles[0]
 
 
-def read_articles(path: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> list[RawArticle]:
-    """Read one file as its articles (a .jsonl dump holds many); BadInputError with the reason when none can be used."""
-    return [read_article(path)]
+def read_articles(path: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> FileRead:
+    """One file's articles (a .jsonl dump holds many) and per-line problems; BadInputError when none can be used."""
+    return read_file(path, max_bytes)
