@@ -11,6 +11,8 @@ from typing import Any
 
 from rag.errors import RagError
 from rag.answer.language import UNCITED_NOTE
+from rag.answer.period import article_filter
+from rag.types import ArticleFilter
 from rag.settings import Settings, load_settings
 
 
@@ -50,10 +52,14 @@ def _print_sources(result: Any) -> None:
     if result.citations:
         print("\nSources:")
     for c in result.citations:
-        meta = ", ".join(x for x in (c.site, c.date) if x)
-        print(f"[{c.n}] {c.title}" + (f" ({meta})" if meta else ""))
+        meta = ", ".join(x for x in (c.site, c.date or "date unknown") if x)
+        print(f"[{c.n}] {c.title} ({meta})")
         print(f"    {c.url or c.source_file}")
         print(textwrap.indent(textwrap.fill(f"“{c.support}”", 96), "    "))
+        if c.also_reported_by:
+            others = "; ".join(", ".join(x for x in (o.get("site") or o["title"], o.get("date")) if x)
+                               for o in c.also_reported_by)
+            print(f"    also reported by: {others}")
 
 
 def _ask_one(ask_stream: Any, question: str, as_json: bool) -> int:
@@ -70,6 +76,9 @@ def _ask_one(ask_stream: Any, question: str, as_json: bool) -> int:
         elif isinstance(event, Done):
             result = event.result
     assert result is not None
+    if result.filters and not as_json:
+        f = ArticleFilter(result.filters.get("since"), result.filters.get("until"), tuple(result.filters.get("sites") or ()))
+        print(f"(searching articles {f.describe()})", file=sys.stderr)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
         return 0
@@ -96,16 +105,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from rag.client import ask_stream_remote, find_server
 
     s = _settings(args)
+    where = article_filter(args.since, args.until, args.site or ())
     url = None if args.local else find_server(s, args.server)
     if url:
         print(f"(asking the server at {url})", file=sys.stderr)
 
         def ask_stream(question: str) -> Any:
-            return ask_stream_remote(url, question, top_k=args.top_k, max_tokens=args.max_tokens)
+            return ask_stream_remote(url, question, top_k=args.top_k, max_tokens=args.max_tokens, where=where)
     else:
         from rag.backends.factory import make_assistant
 
-        ask_stream = make_assistant(s).ask_stream
+        assistant = make_assistant(s)
+
+        def ask_stream(question: str) -> Any:
+            return assistant.ask_stream(question, where=where)
     if args.file:
         lines = (sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")).read().splitlines()
         status = 0
@@ -132,7 +145,9 @@ def cmd_articles(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
     for d in [] if args.json else rows:
-        print(f"{d['article_id']}  {d['date'] or '----------'}  {d['site'] or '-'}\n    {d['title']}\n    {d['url'] or '-'}")
+        copy = f"  (copy of {d['duplicate_of']})" if d.get("duplicate_of") else ""
+        print(f"{d['article_id']}  {d['date'] or '----------'}  {d['site'] or '-'}  {d['source_format']}{copy}\n"
+              f"    {d['title']}\n    {d['url'] or d['source_file']}")
     return 0
 
 
@@ -173,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--small", action="store_true", help="also verify the small test model")
     s.set_defaults(func=cmd_setup)
 
-    s = sub.add_parser("ingest", help="index .txt articles (default: seeds/)")
+    s = sub.add_parser("ingest", help="index articles: .txt .md .html .pdf .docx .jsonl (default: seeds/)")
     s.add_argument("paths", nargs="*", help="files or folders")
     s.add_argument("--rebuild", action="store_true", help="rebuild from scratch (after changing models/chunking)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -185,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object per question")
     s.add_argument("--top-k", type=int, help="passages given to the model")
     s.add_argument("--max-tokens", type=int, help="answer length limit in tokens")
+    s.add_argument("--since", metavar="DATE", help="only articles dated on or after DATE (YYYY-MM-DD, YYYY-MM, YYYY)")
+    s.add_argument("--until", metavar="DATE", help="only articles dated on or before DATE (YYYY-MM-DD, YYYY-MM, YYYY)")
+    s.add_argument("--site", action="append", metavar="NAME",
+                   help="only articles from a site whose name contains NAME (repeat for several)")
     where = s.add_mutually_exclusive_group()
     where.add_argument("--server", metavar="URL", help="ask this running `rag serve` (default: $RAG_SERVER, "
                        "else one found on the default port that answers from the same index and models)")

@@ -16,7 +16,7 @@ from httpx_sse import connect_sse
 from rag.answer.assistant import AskResult, Done, Event, Retrieved, Token
 from rag.errors import BadInputError, IndexError_, ModelError, RagError
 from rag.settings import Settings
-from rag.types import Passage
+from rag.types import ArticleFilter, Passage
 
 PROBE_TIMEOUT = 0.5
 
@@ -54,10 +54,12 @@ def find_server(settings: Settings, explicit: str | None = None) -> str | None:
 _ERRORS = {2: BadInputError, 3: IndexError_, 4: ModelError}
 
 
-def ask_stream_remote(url: str, question: str, top_k: int | None = None,
-                      max_tokens: int | None = None) -> Iterator[Event]:
+def ask_stream_remote(url: str, question: str, top_k: int | None = None, max_tokens: int | None = None,
+                      where: ArticleFilter | None = None) -> Iterator[Event]:
     """The server's answer as Retrieved, Token... and Done events (errors re-raised with their exit code)."""
     body = {"question": question, "stream": True, "top_k": top_k, "max_tokens": max_tokens}
+    if where:
+        body.update(where.to_dict())
     try:
         with httpx.Client(timeout=httpx.Timeout(10.0, read=None)) as client:
             with connect_sse(client, "POST", f"{url}/api/ask", json=body) as source:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
 from rag.answer.assistant import AskResult, Assistant, Done, Retrieved, Token
+from rag.answer.period import article_filter
 from rag.errors import BadInputError, RagError
 
 MODEL_ID = "rag-news"
@@ -40,6 +41,9 @@ class AskRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, le=20)
     max_tokens: int | None = Field(None, ge=16, le=4096)
     history: list[tuple[str, str]] | None = None
+    since: str | None = Field(None, description="only articles dated on or after (YYYY-MM-DD, YYYY-MM or YYYY)")
+    until: str | None = Field(None, description="only articles dated on or before (YYYY-MM-DD, YYYY-MM or YYYY)")
+    sites: list[str] = Field(default_factory=list, description="only articles from sites whose name contains one")
 
 
 class ChatMessage(BaseModel):
@@ -124,7 +128,11 @@ def build_api(assistant: Assistant) -> FastAPI:
     @app.post("/api/ask", response_model=None)
     def ask(body: AskRequest) -> Any:
         """Answer one question: the `rag ask --json` object, or server-sent events when stream is true."""
-        kwargs = dict(top_k=body.top_k, max_tokens=body.max_tokens, history=body.history)
+        try:
+            where = article_filter(body.since, body.until, body.sites)
+        except RagError as e:
+            raise _http_error(e) from e
+        kwargs = dict(top_k=body.top_k, max_tokens=body.max_tokens, history=body.history, where=where)
         if not body.stream:
             try:
                 return assistant.ask(body.question, **kwargs).to_dict()

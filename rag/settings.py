@@ -55,6 +55,10 @@ class Settings(BaseSettings):
 
     # Ingest: a link inside a folder that points outside it is skipped unless this is set
     follow_links_outside: bool = False
+    # Near-duplicates (one story re-posted by several sites): indexed once, the other copies shown as "also reported
+    # by". Estimated Jaccard similarity of word 3-gram MinHash signatures at or above this makes two articles copies.
+    detect_duplicates: bool = True
+    duplicate_threshold: float = Field(0.5, gt=0, le=1)  # tuned on eval/duplicates (eval/duplicate_detection.py)
     max_article_bytes: int = Field(5_000_000, ge=1_000, description="a larger file is refused, with the reason")
 
     # Chunking
@@ -82,6 +86,9 @@ class Settings(BaseSettings):
     evidence_lexical_weight: float = Field(0.15, ge=0, le=1)
     evidence_neighbours: int = Field(1, ge=0, le=3, description="sentences either side of a key sentence")
     evidence_chunk_prior: float = Field(0.05, ge=0, le=1, description="bonus for sentences of top fused chunks")
+
+    # A question about a period ("what happened in May 2023") reads the openings of this many of its articles
+    period_max_articles: int = Field(5, ge=1, le=20)
 
     # Prompt: "plain" (answer from the context; code adds the citations) or "numbered" (the model writes [n])
     prompt_style: Literal["plain", "numbered"] = "plain"

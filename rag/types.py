@@ -73,6 +73,7 @@ class Passage:
     scores: dict[str, float] = field(default_factory=dict)
     n: int = 0  # the [n] marker the model sees
     sentence_ids: list[int] = field(default_factory=list)  # index positions of the sentences in this passage
+    also_reported_by: list[dict[str, Any]] = field(default_factory=list)  # syndicated copies: title, site, url, date
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -94,7 +95,46 @@ class Citation:
     support: str  # the sentence of the passage that best matches the cited claim
     start: int
     end: int
+    also_reported_by: list[dict[str, Any]] = field(default_factory=list)  # syndicated copies: title, site, url, date
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ArticleFilter:
+    """Which articles a search may return: dated within [since, until] (ISO dates, inclusive) and from these sites.
+
+    An article without a date is excluded by a date bound; a site matches when it contains the given name
+    (case-insensitive: "antaranews" matches "en.antaranews.com")."""
+
+    since: str | None = None
+    until: str | None = None
+    sites: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.since or self.until or self.sites)
+
+    def admits(self, date: str | None, site: str | None) -> bool:
+        """Whether an article with this date and site passes the filter."""
+        if (self.since or self.until) and not date:
+            return False
+        if self.since and date < self.since:
+            return False
+        if self.until and date > self.until:
+            return False
+        return not self.sites or any(s.lower() in (site or "").lower() for s in self.sites)
+
+    def describe(self) -> str:
+        """The filter in words, e.g. 'dated 2023-05-01 to 2023-05-31, from antaranews'."""
+        parts = []
+        if self.since or self.until:
+            parts.append(f"dated {self.since or 'any time'} to {self.until or 'today'}")
+        if self.sites:
+            parts.append("from " + " or ".join(self.sites))
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"since": self.since, "until": self.until, "sites": list(self.sites)}

@@ -253,3 +253,30 @@ def test_real_models_ask_path_agrees_with_the_faiss_store(pg_url: str, seed_copy
     print(f"PostgreSQL vs FAISS on {len(questions)} questions: top-1 agreement {top1 / len(questions):.2f}, "
           f"top-3 article overlap {top3 / len(questions):.2f}")
     assert len(questions) == 5 and top1 / len(questions) >= 0.8
+
+
+def test_filters_and_copies_match_the_faiss_store(articles: Path, tmp_path: Path, pg_url: str) -> None:
+    from rag.types import ArticleFilter
+    from tests.test_duplicates_filters import ORIGINAL, syndicated_copy
+
+    (articles / "copy_tulungagung.txt").write_text(syndicated_copy(ORIGINAL.read_text(encoding="utf-8")),
+                                                  encoding="utf-8")
+    s, pg_report, fa_report = ingest_both(articles, tmp_path, pg_url)
+    assert pg_report.duplicates == fa_report.duplicates and "copy_tulungagung" in fa_report.duplicates
+    pg, fa = PostgresStore(pg_url).snapshot(), FaissStore(s.index_dir).snapshot()
+    assert pg.document("copy_tulungagung") == fa.document("copy_tulungagung")
+    assert pg.also_reported_by(ORIGINAL.stem) == fa.also_reported_by(ORIGINAL.stem) != []
+    assert pg.article_list() == fa.article_list()
+    embedder = FakeEmbedder()
+    filters = [ArticleFilter("2024-01-01", "2024-12-31"), ArticleFilter(sites=("indonews",)),
+               ArticleFilter("2023-05-01", "2023-05-31", ("INDONEWS", "vietnam")), ArticleFilter(sites=("none",))]
+    for where in filters:
+        for q in QUESTIONS:
+            v = embedder.embed_query(q)
+            fa_dense = ranked(fa, fa.dense_search(v, 20, where), chunk_at)
+            assert ranked(pg, pg.dense_search(v, 20, where), chunk_at) == fa_dense, (where, q)
+            assert ranked(pg, pg.dense_sentence_search(v, 20, where), sentence_at) == \
+                   ranked(fa, fa.dense_sentence_search(v, 20, where), sentence_at)
+            assert {chunk_at(pg, k)[:3] for k, _ in pg.lexical_search(q, 1000, where)} == \
+                   {chunk_at(fa, k)[:3] for k, _ in fa.lexical_search(q, 1000, where)}
+            assert all(where.admits(fa.document(a).date, fa.document(a).site) for _, (a, *_) in fa_dense)

@@ -35,7 +35,8 @@ def build_app(assistant: Assistant, startup_error: BaseException | None = None) 
             trigger(handlers.accept, [page.question, page.session],
                     [page.question, page.chat, page.session, page.pending, page.sources, page.send, page.clear],
                     queue=False, show_progress="hidden", api_visibility="private").then(
-                handlers.respond, [page.pending, page.session, page.top_k, page.max_tokens],
+                handlers.respond, [page.pending, page.session, page.top_k, page.max_tokens, page.since, page.until,
+                                   page.site],
                 [page.chat, page.sources, page.session, page.question, page.send, page.clear],
                 concurrency_id="ask", concurrency_limit=1, show_progress="minimal", show_progress_on=[page.chat],
                 api_visibility="private",

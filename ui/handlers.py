@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from rag.answer.period import article_filter
 from rag.answer.assistant import Assistant, Done, Retrieved, Token
 from rag.errors import IndexError_, RagError
 from ui import render
@@ -107,9 +108,10 @@ class Handlers:
         return (gr.update(value="", interactive=False), session.messages, session, question, panel,
                 gr.update(interactive=False), gr.update(interactive=False))
 
-    def respond(self, question: str | None, session: Session, top_k: float,
-                max_tokens: float) -> Iterator[tuple[Any, ...]]:
-        """Stream one answer: evidence first, then tokens, then the verified answer with linked citations."""
+    def respond(self, question: str | None, session: Session, top_k: float, max_tokens: float, since: str = "",
+                until: str = "", site: str = "") -> Iterator[tuple[Any, ...]]:
+        """Stream one answer (among the articles the filter admits): evidence first, then tokens, then the verified
+        answer with linked citations."""
         if not question or session is None:
             yield gr.skip(), gr.skip(), session, *_ready()
             return
@@ -123,8 +125,9 @@ class Handlers:
         try:
             pieces: list[str] = []
             last = 0.0
+            where = article_filter(since, until, (site or "").split(","))
             for event in self.assistant.ask_stream(question, top_k=int(top_k), max_tokens=int(max_tokens),
-                                                   history=history or None):
+                                                   history=history or None, where=where):
                 if isinstance(event, Retrieved):
                     standalone = event.standalone_question
                     panel_body = render.evidence(turn, event.passages, lang, event.refused)
@@ -166,7 +169,7 @@ class Handlers:
         return [], Session(), render.empty_panel(), ""
 
     def upload(self, path: str | None) -> tuple[Any, ...]:
-        """Add an uploaded .txt article to the index (validated by the library), then refresh the table."""
+        """Add an uploaded article file to the index (validated by the library), then refresh the table."""
         if not path:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         tmp = Path(path)

@@ -30,6 +30,8 @@ TEXT: dict[str, dict[str, str]] = {
         "open": "Buka artikel asli",
         "file": "Berkas",
         "no_date": "tanpa tanggal",
+        "also": "Juga diberitakan oleh",
+        "filters": "Saring artikel",
         "error_title": "Terjadi kesalahan",
         "no_index_title": "Belum ada indeks artikel",
         "no_index_help": "Jalankan `rag ingest` untuk mengindeks artikel (atau unggah artikel .txt di tab "
@@ -62,6 +64,8 @@ TEXT: dict[str, dict[str, str]] = {
         "open": "Open original article",
         "file": "File",
         "no_date": "no date",
+        "also": "Also reported by",
+        "filters": "Article filter",
         "error_title": "Something went wrong",
         "no_index_title": "No article index yet",
         "no_index_help": "No index: run `rag ingest` to index the articles (or upload a .txt article in the "

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from rag.ingest.formats import SUPPORTED as ARTICLE_TYPES
 from rag.settings import Settings
 from ui import render
 
@@ -41,6 +42,9 @@ class Page:
     send: gr.Button
     top_k: gr.Slider
     max_tokens: gr.Slider
+    since: gr.Textbox
+    until: gr.Textbox
+    site: gr.Textbox
     clear: gr.Button
     sources: gr.HTML
     articles: gr.HTML
@@ -80,6 +84,15 @@ def build_page(settings: Settings, status_html: str, articles_html: str) -> Page
                                                        value=min(settings.max_tokens, 1024), step=16,
                                                        label="Panjang jawaban (token) · Answer length (tokens)",
                                                        elem_id="max-tokens")
+                            with gr.Accordion("📅 Saring artikel · Filter articles", open=False, elem_id="filters"):
+                                with gr.Row():
+                                    since = gr.Textbox(label="Sejak · Since", placeholder="2023-05", max_lines=1,
+                                                       elem_id="since", info="YYYY-MM-DD, YYYY-MM, YYYY")
+                                    until = gr.Textbox(label="Sampai · Until", placeholder="2023-05-31", max_lines=1,
+                                                       elem_id="until", info="YYYY-MM-DD, YYYY-MM, YYYY")
+                                site = gr.Textbox(label="Situs · Site", placeholder="antaranews, liputan6",
+                                                  max_lines=1, elem_id="site",
+                                                  info="Pisahkan dengan koma · comma-separated")
                         clear = gr.Button("Percakapan baru · New conversation", size="sm", variant="secondary",
                                           elem_id="clear")
                     with gr.Column(scale=2, min_width=320, elem_id="sources-col"):
@@ -90,10 +103,11 @@ def build_page(settings: Settings, status_html: str, articles_html: str) -> Page
                     with gr.Column(scale=3):
                         articles = gr.HTML(articles_html, elem_id="articles")
                     with gr.Column(scale=1, min_width=280):
-                        gr.HTML(render.upload_help(settings.ui_max_upload_bytes))
-                        upload_file = gr.File(label="Unggah .txt · Upload .txt", file_types=[".txt"],
+                        gr.HTML(render.upload_help(min(settings.ui_max_upload_bytes, settings.max_article_bytes)))
+                        upload_file = gr.File(label="Unggah artikel · Upload an article",
+                                              file_types=list(ARTICLE_TYPES),
                                               file_count="single", type="filepath", elem_id="upload")
                         upload_msg = gr.HTML("", elem_id="upload-msg")
     return Page(demo=demo, status=status, session=session, pending=pending, chat=chat, question=question, send=send,
-                top_k=top_k, max_tokens=max_tokens, clear=clear, sources=sources, articles=articles,
+                top_k=top_k, max_tokens=max_tokens, since=since, until=until, site=site, clear=clear, sources=sources, articles=articles,
                 upload_file=upload_file, upload_msg=upload_msg)

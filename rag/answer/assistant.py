@@ -12,13 +12,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Union
 
-from rag.ingest.articles import read_article
+from rag.ingest.formats import read_bytes, unsupported_reason
 from rag.answer.attribution import AttributionParams, attribute, split_claims
 from rag.answer.citations import CheckedAnswer, check_citations, says_not_found, unsupported_numbers
 from rag.ingest.clean import clean_article
 from rag.errors import BadInputError
 from rag.answer.followup import needs_rewrite, rewrite_question
-from rag.answer.evidence import EvidenceParams, select_evidence
+from rag.answer.evidence import EvidenceParams, lead_passages, select_evidence
+from rag.answer.period import period_question
 from rag.backends.embedders.base import Embedder
 from rag.backends.generators.base import GenerationReport, Generator
 from rag.backends.stores.base import Store, StoreReader
@@ -28,7 +29,7 @@ from rag.answer.policy import Decision, Policy, Reason, Signals, decide
 from rag.answer.prompt import build_messages, source_line
 from rag.answer.retrieve import Retrieval, retrieve
 from rag.settings import Settings
-from rag.types import Citation, Passage
+from rag.types import ArticleFilter, Citation, Passage
 
 
 @dataclass
@@ -52,6 +53,7 @@ class AskResult:
     raw_answer: str = ""  # what the model wrote, before verification
     signals: dict[str, Any] = field(default_factory=dict)  # what the policy decided on
     attribution: dict[str, int] = field(default_factory=dict)  # markers confirmed/moved/added/dropped
+    filters: dict[str, Any] | None = None  # the article filter searched under (given, or the period asked about)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -140,15 +142,18 @@ class Assistant:
         return ingest(paths, self.settings, self.store, self.embedder, rebuild=rebuild, progress=progress)
 
     def add_article(self, source: Path, filename: str) -> IngestReport:
-        """Validate an uploaded .txt article, keep a copy in uploads_dir, and index it (no restart needed)."""
+        """Check an upload as `rag ingest` reads files (same formats, both size limits), keep a copy, index it."""
         name = Path(filename).name
-        if Path(name).suffix.lower() != ".txt":
-            raise BadInputError(f"{name}: only .txt articles can be added")
+        if reason := unsupported_reason(Path(name)):
+            raise BadInputError(f"{name}: {reason}")
+        st = self.settings
+        limit, setting = min((st.ui_max_upload_bytes, "ui_max_upload_bytes"),
+                             (st.max_article_bytes, "max_article_bytes"))
         size = source.stat().st_size
-        if size > self.settings.ui_max_upload_bytes:
-            raise BadInputError(f"{name}: {size:,} bytes is over the {self.settings.ui_max_upload_bytes:,}-byte limit")
-        raw = read_article(source)  # raises with the reason: not UTF-8, binary, empty
-        if not clean_article(raw, Path(name).stem).text:
+        if size > limit:
+            raise BadInputError(f"{name}: {size:,} bytes is larger than the {limit:,}-byte limit ({setting} setting)")
+        got = read_bytes(source.read_bytes(), Path(name))  # raises with the reason: binary, scanned PDF, mislabelled...
+        if not any(clean_article(raw, Path(name).stem).text for raw in got.articles):
             raise BadInputError(f"{name}: no article text is left after removing page boilerplate")
         self.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
         target = self.settings.uploads_dir / name
@@ -185,7 +190,8 @@ class Assistant:
         return Policy(gate=st.gate, p_refuse_max=st.gate_p_refuse, p_refuse_soft=st.gate_p_refuse_soft,
                       evidence_soft=st.gate_evidence_soft)
 
-    def evidence(self, found: Retrieval, question: str, index: StoreReader | None = None) -> list[Passage]:
+    def evidence(self, found: Retrieval, question: str, index: StoreReader | None = None,
+                 where: ArticleFilter | None = None) -> list[Passage]:
         """What the model reads: the selected sentences (default) or the top fused chunks."""
         if self.settings.evidence == "chunks" or found.query_vector is None:
             return found.passages
@@ -193,7 +199,15 @@ class Assistant:
         params = EvidenceParams(max_chars=st.evidence_max_chars, max_key=st.evidence_max_key, margin=st.evidence_margin,
                                 lexical_weight=st.evidence_lexical_weight, neighbours=st.evidence_neighbours,
                                 chunk_prior=st.evidence_chunk_prior)
-        return select_evidence(index or self.index, question, found.query_vector, found.ranked, params)
+        return select_evidence(index or self.index, question, found.query_vector, found.ranked, params, where)
+
+    def period_evidence(self, found: Retrieval, where: ArticleFilter, index: StoreReader) -> list[Passage]:
+        """For a question about a period: the openings of the period's articles, best retrieved first, then by date."""
+        ranked = list(dict.fromkeys(index.chunk(pos).article_id for pos, _ in found.ranked))
+        dated = [m["article_id"] for m in index.article_list()
+                 if not m["duplicate_of"] and where.admits(m["date"], m["site"])]
+        order = [a for a in ranked if a in set(dated)] + [a for a in reversed(dated) if a not in set(ranked)]
+        return lead_passages(index, order[: self.settings.period_max_articles], self.settings.evidence_max_chars)
 
     def verify(
         self, raw: str, passages: list[Passage], signals: Signals, language: str, question: str,
@@ -223,11 +237,13 @@ class Assistant:
 
     def ask_stream(
         self, question: str, top_k: int | None = None, max_tokens: int | None = None,
-        history: list[tuple[str, str]] | None = None, gate: bool | None = None,
+        history: list[tuple[str, str]] | None = None, gate: bool | None = None, where: ArticleFilter | None = None,
     ) -> Iterator[Event]:
         """Answer a question as events: Retrieved, then Token pieces, then Done with the verified result.
 
-        gate=False generates even when the first token says the model will refuse (evaluation records both)."""
+        where: only articles it admits are searched (dates, sites); a question about a period ("what happened in May
+        2023") adds that period when `where` sets no dates. gate=False generates even when the first token says the
+        model will refuse (evaluation records both)."""
         t0 = time.perf_counter()
         q = validate_question(question, self.settings)
         language = detect_language(q)
@@ -246,12 +262,22 @@ class Assistant:
         if history and needs_rewrite(q, history):
             standalone = rewrite_question(self.generator, q, history, language)
         search_q = standalone or q
-        found = retrieve(index, self.embedder, search_q, self.settings, top_k)
-        passages = self.evidence(found, search_q, index)
+        period = period_question(search_q)
+        if period and not (where and (where.since or where.until)):
+            where = period.as_filter(where.sites if where else ())
+        found = retrieve(index, self.embedder, search_q, self.settings, top_k, where)
+        if period and where:
+            passages = self.period_evidence(found, where, index)
+            weak = not passages  # the period is what was asked: any article dated in it is evidence
+        else:
+            passages = self.evidence(found, search_q, index, where)
+            weak = found.weak or not passages
+        for p in passages:
+            p.also_reported_by = index.also_reported_by(p.article_id)
         timings["retrieval"] = round(time.perf_counter() - t0, 4)
         scored = [p.scores["evidence"] for p in passages if "evidence" in p.scores]  # none for chunk evidence
-        signals = Signals(weak_evidence=found.weak or not passages, evidence_score=max(scored, default=None))
-        base.update(standalone_question=standalone, passages=passages)
+        signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None))
+        base.update(standalone_question=standalone, passages=passages, filters=where.to_dict() if where else None)
         decision = decide(signals, policy)
         yield Retrieved(passages, standalone, refused=not decision.answer)
 
@@ -285,6 +311,9 @@ class Assistant:
         timings["total"] = round(time.perf_counter() - t0, 4)
         checked, decision, stats, signals = self.verify(raw, passages, signals, language, search_q, policy=policy,
                                                         index=index)
+        copies = {p.article_id: p.also_reported_by for p in passages}
+        for c in checked.citations:
+            c.also_reported_by = copies.get(c.article_id, [])
         result = AskResult(
             answer=checked.text, refused=False, citations=checked.citations, timings=timings,
             invalid_markers=checked.invalid_markers, uncited=decision.uncited, raw_answer=raw,

@@ -15,7 +15,7 @@ import numpy as np
 
 from rag.backends.stores.lexical import analyze
 from rag.backends.stores.base import StoreReader
-from rag.types import Passage
+from rag.types import ArticleFilter, Passage
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ def jaccard(a: set[str], b: set[str]) -> float:
 
 
 def score_sentences(
-    index: StoreReader, question: str, query_vector: np.ndarray, ranked_chunks: list[tuple[int, float]], p: EvidenceParams
+    index: StoreReader, question: str, query_vector: np.ndarray, ranked_chunks: list[tuple[int, float]], p: EvidenceParams,
+    where: ArticleFilter | None = None,
 ) -> list[ScoredSentence]:
     """Candidate sentences (from the top fused chunks and the nearest sentences), best first."""
     candidates: dict[int, float] = {}  # position -> prior from the best fused chunk holding it
@@ -62,7 +63,7 @@ def score_sentences(
         c = index.chunk(pos)
         for sp in index.sentences_in(c.article_id, c.start, c.end):
             candidates.setdefault(sp, p.chunk_prior / (1 + rank))
-    for pos, _ in index.dense_sentence_search(query_vector, p.dense_sentences):
+    for pos, _ in index.dense_sentence_search(query_vector, p.dense_sentences, where):
         candidates.setdefault(pos, 0.0)
     if not candidates:
         return []
@@ -77,10 +78,11 @@ def score_sentences(
 
 
 def select_evidence(
-    index: StoreReader, question: str, query_vector: np.ndarray, ranked_chunks: list[tuple[int, float]], p: EvidenceParams
+    index: StoreReader, question: str, query_vector: np.ndarray, ranked_chunks: list[tuple[int, float]], p: EvidenceParams,
+    where: ArticleFilter | None = None,
 ) -> list[Passage]:
-    """Numbered snippets of the best sentences (with neighbours), best snippet first."""
-    scored = score_sentences(index, question, query_vector, ranked_chunks, p)
+    """Numbered snippets of the best sentences (with neighbours), best snippet first (only admitted articles)."""
+    scored = score_sentences(index, question, query_vector, ranked_chunks, p, where)
     if not scored:
         return []
     best = scored[0].score
@@ -144,4 +146,28 @@ def _snippets(index: StoreReader, positions: list[int], keys: dict[int, ScoredSe
     passages.sort(key=lambda x: -x.scores["evidence"])
     for n, p in enumerate(passages, start=1):
         p.n = n
+    return passages
+
+
+def lead_passages(index: StoreReader, article_ids: list[str], max_chars: int, sentences_each: int = 2) -> list[Passage]:
+    """The opening sentences of each article, in the order given, within a character budget (period questions)."""
+    passages: list[Passage] = []
+    used = 0
+    for aid in article_ids:
+        first, last = index.sentence_range(aid)
+        run: list[int] = []
+        for key in range(first, min(last, first + sentences_each)):
+            text = index.sentence_text(key)
+            if (run or passages) and used + len(text) > max_chars:
+                break
+            run.append(key)
+            used += len(text)
+        if not run:
+            break
+        d, a, b = index.document(aid), index.sentence(run[0]), index.sentence(run[-1])
+        passages.append(Passage(
+            article_id=d.article_id, title=d.title, url=d.url, date=d.date, site=d.site, source_file=d.source_file,
+            start=a.start, end=b.end, text=d.text[a.start : b.end], chunk_ids=[], sentence_ids=run,
+            n=len(passages) + 1,
+        ))
     return passages

@@ -11,7 +11,7 @@ from rag.backends.embedders.base import Embedder
 from rag.backends.stores.lexical import term_coverage
 from rag.settings import Settings
 from rag.backends.stores.base import StoreReader
-from rag.types import Passage
+from rag.types import ArticleFilter, Passage
 
 
 @dataclass
@@ -71,13 +71,16 @@ def merge_passages(
     return passages
 
 
-def retrieve(index: StoreReader, embedder: Embedder, query: str, settings: Settings, top_k: int | None = None) -> Retrieval:
-    """Find the passages for a query and judge whether the evidence is strong enough to answer."""
+def retrieve(index: StoreReader, embedder: Embedder, query: str, settings: Settings, top_k: int | None = None,
+             where: ArticleFilter | None = None) -> Retrieval:
+    """Find the passages for a query (among the articles the filter admits) and judge whether the evidence is strong
+    enough to answer."""
     t0 = time.perf_counter()
     top_k = top_k or settings.top_k
     qv = embedder.embed_query(query)
-    dense = index.dense_search(qv, settings.candidates) if settings.fusion != "lexical" else []
-    lexical = index.lexical_search(query, settings.candidates) if settings.fusion != "dense" else []
+    where = where or None
+    dense = index.dense_search(qv, settings.candidates, where) if settings.fusion != "lexical" else []
+    lexical = index.lexical_search(query, settings.candidates, where) if settings.fusion != "dense" else []
     signals: dict[int, dict] = {}
     for pos, s in dense:
         signals.setdefault(pos, {})["dense"] = round(s, 4)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rag.ingest.articles import RawArticle, Skipped, find_article_files, read_articles
 from rag.ingest.chunk import chunk_document, split_sentences
+from rag.ingest.duplicates import find_duplicates, signature
 from rag.ingest.clean import clean_article
 from rag.backends.embedders.base import Embedder
 from rag.backends.stores.base import ArticleRecord, Store, compatibility_problems, fingerprint
@@ -34,15 +36,23 @@ class IngestReport:
     sentences: int = 0
     seconds: float = 0.0
     wrote_index: bool = False
+    duplicates: dict[str, tuple[str, float]] = field(default_factory=dict)  # copy -> (canonical, similarity), this run
+    relinked: list[str] = field(default_factory=list)  # indexed articles that became a copy of another
+    copies_in_index: int = 0
+    encodings: dict[str, str] = field(default_factory=dict)  # file -> its guessed encoding, when not UTF-8 (read now)
 
     def summary(self) -> str:
         """One line per kind of outcome, for the terminal and the UI."""
         lines = [
             f"added {len(self.added)}, updated {len(self.updated)}, unchanged {len(self.unchanged)}, "
             f"skipped {len(self.skipped)}, removed {len(self.removed)}; index: {self.articles} articles, "
-            f"{self.chunks} chunks ({self.embedded_chunks} embedded now) in {self.seconds:.1f} s"
+            f"{self.chunks} chunks ({self.embedded_chunks} embedded now) in {self.seconds:.1f} s; "
+            f"near-duplicates: {len(self.duplicates)} found now, {self.copies_in_index} copies in the index"
         ]
+        lines += [f"  duplicate {aid}: a copy of {canon} (similarity {sim:.2f}); indexed once, shown as also reported by"
+                  for aid, (canon, sim) in self.duplicates.items()]
         lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped]
+        lines += [f"  encoding {enc} for {path}" for path, enc in self.encodings.items()]
         lines += [f"  warning {aid}: {w}" for aid, ws in self.warnings.items() for w in ws]
         if not self.wrote_index:
             lines.append("  nothing changed; the index was not rewritten")
@@ -117,14 +127,21 @@ def ingest(
         fresh: list[Document] = []
         for f in files:
             try:
-                raws = read_articles(f, settings.max_article_bytes)
+                got = read_articles(f, settings.max_article_bytes)
             except BadInputError as e:
                 report.skipped.append(Skipped(f, e.message.removeprefix(f"{f}: ")))
                 for prev in (d for (src, _), d in by_source.items() if src == str(f)):
                     keep[prev.article_id] = prev  # never lose data: the last good version stays indexed
                 continue
-            for raw in raws:
+            for line, reason in got.problems:  # a bad line of a .jsonl dump: reported; its last good version stays
+                report.skipped.append(Skipped(Path(f"{f}:{line}"), reason))
+                if prev := by_source.get((str(f), line)):
+                    keep[prev.article_id] = prev
+            for raw in got.articles:
+                n_fresh = len(fresh)
                 _take(raw, by_source.get((str(f), raw.part)), taken, keep, fresh, report)
+                if len(fresh) > n_fresh and raw.encoding not in (None, "utf_8", "ascii"):
+                    report.encodings[str(raw.path)] = raw.encoding
 
         fresh_ids = {x.article_id for x in fresh}
 
@@ -141,14 +158,55 @@ def ingest(
             report.seconds = time.perf_counter() - t0
             return report
 
-        records = _records(fresh, embedder, settings, progress)
+        to_embed, copies = _mark_duplicates(keep, fresh, settings, report)
+        records = _records(to_embed, embedder, settings, progress)
+        empty = np.zeros((0, embedder.dim), dtype=np.float32)
+        records += [ArticleRecord(d, [], empty, [], empty) for d in copies]  # stored for "also reported by"
         store.write(records, report.removed, wanted_fingerprint(settings, embedder.dim), replace_all=rebuild)
         report.wrote_index = True
         report.embedded_chunks = sum(len(r.chunks) for r in records)
         view = store.snapshot()
         report.articles, report.chunks, report.sentences = len(view.article_ids()), view.chunk_count(), view.sentence_count()
+        report.copies_in_index = sum(1 for m in view.article_list() if m.get("duplicate_of"))
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _mark_duplicates(keep: dict[str, Document], fresh: list[Document], settings: Settings, report: IngestReport,
+                     ) -> tuple[list[Document], list[Document]]:
+    """Find syndicated copies among all articles: (articles to embed, copies to store without vectors).
+
+    A copy is stored with `duplicate_of` and no chunks, so it is never searched; the canonical copy is cited and shows
+    the others as "also reported by". A kept article whose role changed is rewritten (a copy that became canonical,
+    because its original was removed or changed, is embedded now)."""
+    for d in fresh:
+        d.signature = signature(d.text)
+    for aid, d in list(keep.items()):
+        if not d.signature:  # indexed before signatures were kept
+            keep[aid] = replace(d, signature=signature(d.text))
+    if not settings.detect_duplicates:
+        for d in fresh:
+            d.duplicate_of = None
+        return fresh, []
+    everything = [*keep.values(), *fresh]
+    groups = find_duplicates(everything, settings.duplicate_threshold,
+                             was_canonical={aid for aid, d in keep.items() if d.duplicate_of is None})
+    to_embed, copies = [], []
+    fresh_ids = {d.article_id for d in fresh}
+    for d in everything:
+        now = groups.duplicate_of.get(d.article_id)
+        if d.article_id not in fresh_ids:
+            if now == d.duplicate_of:
+                continue
+            d = replace(d, duplicate_of=now)
+            (report.updated if now is None else report.relinked).append(d.article_id)
+        d.duplicate_of = now
+        if now is None:
+            to_embed.append(d)
+        else:
+            copies.append(d)
+            report.duplicates[d.article_id] = (now, groups.similarity[d.article_id])
+    return to_embed, copies
 
 
 def _records(docs: list[Document], embedder: Embedder, settings: Settings, progress: bool) -> list[ArticleRecord]:

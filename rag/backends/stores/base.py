@@ -13,9 +13,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from rag.types import Chunk, Document, Sentence
+from rag.types import ArticleFilter, Chunk, Document, Sentence
 
-FORMAT_VERSION = 2  # 2: sentence spans and sentence vectors for evidence selection
+FORMAT_VERSION = 3  # 2: sentence spans and vectors; 3: format, encoding, author, JSONL line, near-duplicate fields
 
 
 @dataclass
@@ -66,14 +66,19 @@ class StoreReader(Protocol):
     def sentences_in(self, article_id: str, start: int, end: int) -> list[int]:
         """Keys of the article's sentences that overlap the character span [start, end)."""
 
-    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The k chunks nearest to a query vector: (key, cosine), best first."""
+    def also_reported_by(self, article_id: str) -> list[dict[str, Any]]:
+        """Metadata of the stored near-duplicate copies of an article (other sites that ran the same story)."""
 
-    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """The k best chunks for the query's words: (key, score > 0), best first."""
+    def dense_search(self, query_vector: np.ndarray, k: int, where: ArticleFilter | None = None,
+                     ) -> list[tuple[int, float]]:
+        """The k chunks nearest to a query vector (of articles the filter admits): (key, cosine), best first."""
 
-    def dense_sentence_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The k sentences nearest to a query vector: (key, cosine), best first."""
+    def lexical_search(self, query: str, k: int, where: ArticleFilter | None = None) -> list[tuple[int, float]]:
+        """The k best chunks for the query's words (of admitted articles): (key, score > 0), best first."""
+
+    def dense_sentence_search(self, query_vector: np.ndarray, k: int, where: ArticleFilter | None = None,
+                              ) -> list[tuple[int, float]]:
+        """The k sentences nearest to a query vector (of admitted articles): (key, cosine), best first."""
 
 
 @runtime_checkable

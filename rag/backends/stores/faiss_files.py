@@ -22,7 +22,7 @@ import numpy as np
 from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
 from rag.backends.stores.lexical import LexicalIndex
 from rag.errors import IndexError_
-from rag.types import Chunk, Document, Sentence
+from rag.types import ArticleFilter, Chunk, Document, Sentence
 
 CURRENT = "CURRENT"
 
@@ -44,6 +44,8 @@ class Index:
         self.sentence_vectors = sentence_vectors
         self.path = path
         self._sentences_of: dict[str, tuple[int, int]] | None = None
+        self._masks: dict[tuple[ArticleFilter, str], np.ndarray] = {}
+        self._copies: dict[str, list[dict[str, Any]]] | None = None
 
     @classmethod
     def build(
@@ -78,15 +80,38 @@ class Index:
         a, b = self.sentence_range(article_id)
         return [i for i in range(a, b) if self.sentences[i].start < end and start < self.sentences[i].end]
 
-    def dense_sentence_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def _admitted(self, where: ArticleFilter, rows: str) -> np.ndarray:
+        """A boolean mask over chunk or sentence rows: True where the row's article passes the filter (cached)."""
+        key = (where, rows)
+        if key not in self._masks:
+            ok = {aid for aid, d in self.docs.items() if where.admits(d.date, d.site)}
+            units = self.chunks if rows == "chunks" else self.sentences
+            self._masks[key] = np.fromiter((u.article_id in ok for u in units), dtype=bool, count=len(units))
+        return self._masks[key]
+
+    def dense_sentence_search(self, query_vector: np.ndarray, k: int, where: ArticleFilter | None = None,
+                              ) -> list[tuple[int, float]]:
         """The k sentences nearest to a query vector: (position, cosine), best first."""
         if not len(self.sentences):
             return []
         scores = self.sentence_vectors @ query_vector.astype(np.float32)
+        if where:
+            scores = np.where(self._admitted(where, "sentences"), scores, -np.inf)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
-        return [(int(i), float(scores[i])) for i in top]
+        return [(int(i), float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+    def also_reported_by(self, article_id: str) -> list[dict[str, Any]]:
+        """Metadata of the stored copies of an article, earliest first."""
+        if self._copies is None:
+            self._copies = {}
+            for d in self.docs.values():
+                if d.duplicate_of:
+                    self._copies.setdefault(d.duplicate_of, []).append(d.meta())
+            for metas in self._copies.values():
+                metas.sort(key=lambda m: (m["date"] or "", m["article_id"]))
+        return list(self._copies.get(article_id, []))
 
     def article_list(self) -> list[dict[str, Any]]:
         """Metadata of every indexed article, newest first (what `rag articles` and the page list)."""
@@ -98,11 +123,19 @@ class Index:
         n = self.vectors.ntotal
         return self.vectors.reconstruct_n(0, n) if n else np.zeros((0, self.meta["fingerprint"]["dim"]), dtype=np.float32)
 
-    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def dense_search(self, query_vector: np.ndarray, k: int, where: ArticleFilter | None = None,
+                     ) -> list[tuple[int, float]]:
         """The k nearest chunks by cosine similarity: (position, score)."""
         if not self.vectors.ntotal:
             return []
-        scores, ids = self.vectors.search(query_vector.reshape(1, -1).astype(np.float32), min(k, self.vectors.ntotal))
+        params = None
+        if where:
+            allowed = np.flatnonzero(self._admitted(where, "chunks")).astype(np.int64)
+            if not len(allowed):
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        scores, ids = self.vectors.search(query_vector.reshape(1, -1).astype(np.float32), min(k, self.vectors.ntotal),
+                                          params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     # --- the StoreReader protocol -------------------------------------------------------------------------
@@ -134,9 +167,9 @@ class Index:
         """The vectors of these sentences, in the order given."""
         return self.sentence_vectors[keys]
 
-    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
+    def lexical_search(self, query: str, k: int, where: ArticleFilter | None = None) -> list[tuple[int, float]]:
         """BM25 over the chunks: (position, score), best first."""
-        return self.lexical.search(query, k)
+        return self.lexical.search(query, k, self._admitted(where, "chunks") if where else None)
 
     def save(self, index_dir: Path) -> Path:
         """Write this index as a new generation and switch CURRENT to it atomically; old generations go."""

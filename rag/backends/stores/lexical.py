@@ -70,12 +70,14 @@ class LexicalIndex:
             return cls(bm25s.BM25(), 0)
         return cls(bm25s.BM25.load(str(folder / "bm25")), n_docs)
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """The k best (position, BM25 score) pairs with a positive score."""
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The k best (position, BM25 score) pairs with a positive score (only where mask is True, if given)."""
         terms = [t for t in analyze(query) if t in self.bm25.vocab_dict] if self.n_docs else []
         if not terms:
             return []
         scores = self.bm25.get_scores(terms)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
         k = min(k, self.n_docs)
         top = np.argpartition(-scores, k - 1)[:k]  # partial sort: O(n) rather than sorting every score
         top = top[np.argsort(-scores[top])]

@@ -34,18 +34,20 @@ from psycopg.types.json import Jsonb
 from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
 from rag.backends.stores.lexical import content_words
 from rag.errors import IndexError_
-from rag.types import Chunk, Document, Sentence
+from rag.types import ArticleFilter, Chunk, Document, Sentence
 
 INGEST_LOCK, WRITE_LOCK = 0x52414701, 0x52414702  # advisory lock keys: a whole ingest; one write transaction
 EF_SEARCH = 100  # HNSW candidate list (raised to 2k for larger k)
 HNSW = "USING hnsw (embedding vector_ip_ops) WITH (m = 16, ef_construction = 64)"
-_DOC = "article_id, source_file, title, url, date, date_source, site, text, content_hash, dropped, warnings"
+_DOC = ("article_id, source_file, title, url, date, date_source, site, text, content_hash, dropped, warnings, author, "
+        "source_format, encoding, part, duplicate_of, signature")  # the Document fields, in order
 _CHUNK = 'key, chunk_id, article_id, "start", "end", text'
 _SENTENCE = 'key, article_id, "start", "end", text'
 _TABLES = """
 CREATE TABLE rag_documents (article_id text PRIMARY KEY, source_file text NOT NULL, title text NOT NULL, url text,
   date date, date_source text, site text, text text NOT NULL, content_hash text NOT NULL, dropped jsonb NOT NULL,
-  warnings jsonb NOT NULL);
+  warnings jsonb NOT NULL, author text, source_format text NOT NULL, encoding text, part integer, duplicate_of text,
+  signature jsonb NOT NULL);
 CREATE TABLE rag_chunks (key bigint PRIMARY KEY, chunk_id text NOT NULL, article_id text NOT NULL,
   "start" integer NOT NULL, "end" integer NOT NULL, text text NOT NULL, embedding vector({dim}) NOT NULL,
   tsv tsvector GENERATED ALWAYS AS (to_tsvector('indonesian', text)) STORED);
@@ -54,6 +56,7 @@ CREATE TABLE rag_sentences (key bigint PRIMARY KEY, article_id text NOT NULL, "s
 """
 _INDEXES = f"""
 CREATE INDEX rag_documents_date_site ON rag_documents (date, site);
+CREATE INDEX rag_documents_duplicate_of ON rag_documents (duplicate_of);
 CREATE INDEX rag_chunks_article ON rag_chunks (article_id);
 CREATE INDEX rag_sentences_article ON rag_sentences (article_id);
 CREATE INDEX rag_chunks_tsv ON rag_chunks USING gin (tsv);
@@ -64,8 +67,28 @@ CREATE INDEX rag_sentences_embedding ON rag_sentences {HNSW};
 _LEXICAL = rf"""
 WITH q AS (SELECT string_agg('''' || replace(replace(w, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery AS q
            FROM unnest(tsvector_to_array(to_tsvector('indonesian', %s))) AS w)
-SELECT {_CHUNK}, ts_rank(tsv, q.q, 1) AS score FROM rag_chunks, q WHERE tsv @@ q.q ORDER BY score DESC, key LIMIT %s
+SELECT {_CHUNK}, ts_rank(tsv, q.q, 1) AS score FROM rag_chunks, q WHERE tsv @@ q.q {{filter}}
+ORDER BY score DESC, key LIMIT %s
 """
+_META = "article_id, source_file, title, url, date, date_source, site, content_hash, author, source_format, encoding, " \
+        "part, duplicate_of"
+
+
+def _filter_sql(where: ArticleFilter | None) -> tuple[str, list[Any]]:
+    """'AND article_id IN (…)' for the articles a filter admits (same rules as ArticleFilter.admits), and its params."""
+    if not where:
+        return "", []
+    conds, params = [], []
+    if where.since:
+        conds.append("date >= %s")
+        params.append(date.fromisoformat(where.since))
+    if where.until:
+        conds.append("date <= %s")
+        params.append(date.fromisoformat(where.until))
+    if where.sites:
+        conds.append("(" + " OR ".join(["strpos(lower(coalesce(site, '')), %s) > 0"] * len(where.sites)) + ")")
+        params += [x.lower() for x in where.sites]
+    return f"AND article_id IN (SELECT article_id FROM rag_documents WHERE {' AND '.join(conds)})", params
 
 
 class PostgresStore:
@@ -226,10 +249,15 @@ class PostgresReader:
 
     def article_list(self) -> list[dict[str, Any]]:
         """Metadata of every indexed article (no text), newest first by (date, article_id)."""
-        rows = self.store._fetch("SELECT article_id, source_file, title, url, date, date_source, site, content_hash "
-                                 "FROM rag_documents")
-        metas = [_document((*r[:7], "", r[7], [], [])).meta() for r in rows]
+        metas = [_document((*r[:7], "", r[7], [], [], *r[8:], [])).meta()
+                 for r in self.store._fetch(f"SELECT {_META} FROM rag_documents")]
         return sorted(metas, key=lambda d: (d["date"] or "", d["article_id"]), reverse=True)
+
+    def also_reported_by(self, article_id: str) -> list[dict[str, Any]]:
+        """Metadata of the stored copies of an article, earliest first."""
+        rows = self.store._fetch(f"SELECT {_META} FROM rag_documents WHERE duplicate_of = %s", (article_id,))
+        metas = [_document((*r[:7], "", r[7], [], [], *r[8:], [])).meta() for r in rows]
+        return sorted(metas, key=lambda m: (m["date"] or "", m["article_id"]))
 
     def chunk_count(self) -> int:
         """Number of chunks."""
@@ -301,28 +329,42 @@ class PostgresReader:
         first, spans = self._spans(article_id)
         return [first + i for i, s in enumerate(spans) if s.start < end and start < s.end]
 
-    def _nearest(self, table: str, columns: str, query_vector: np.ndarray, k: int) -> list[tuple[Any, ...]]:
-        """The k rows of a table nearest to a query vector (HNSW), with the cosine last, best first (ties by key)."""
-        rows = self.store._fetch(f"SELECT {columns}, -(embedding <#> %(q)s) FROM {table} ORDER BY embedding <#> %(q)s "
-                                 "LIMIT %(k)s", {"q": np.asarray(query_vector, np.float32), "k": k}, k=k)
+    def _nearest(self, table: str, columns: str, query_vector: np.ndarray, k: int, where: ArticleFilter | None,
+                 ) -> list[tuple[Any, ...]]:
+        """The k rows of a table nearest to a query vector, with the cosine last, best first (ties by key).
+
+        Unfiltered: the HNSW index. Filtered: an exact scan of the admitted articles' rows (a filter after an
+        approximate search could return fewer than k rows, or none)."""
+        q = np.asarray(query_vector, np.float32)
+        if not where:
+            rows = self.store._fetch(f"SELECT {columns}, -(embedding <#> %s) FROM {table} ORDER BY embedding <#> %s "
+                                     "LIMIT %s", (q, q, k), k=k)
+        else:
+            cond, params = _filter_sql(where)
+            rows = self.store._fetch(f"WITH c AS MATERIALIZED (SELECT {columns}, embedding FROM {table} WHERE true "
+                                     f"{cond}) SELECT {columns}, -(embedding <#> %s) FROM c "
+                                     "ORDER BY embedding <#> %s LIMIT %s", (*params, q, q, k))
         return sorted(rows, key=lambda r: (-r[-1], r[0]))
 
-    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def dense_search(self, query_vector: np.ndarray, k: int, where: ArticleFilter | None = None,
+                     ) -> list[tuple[int, float]]:
         """The k chunks nearest to a query vector: (key, cosine), best first."""
-        rows = self._nearest("rag_chunks", _CHUNK, query_vector, k)
+        rows = self._nearest("rag_chunks", _CHUNK, query_vector, k, where)
         self._chunks.update((r[0], Chunk(*r[1:6])) for r in rows)
         return [(r[0], float(r[6])) for r in rows]
 
-    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
+    def lexical_search(self, query: str, k: int, where: ArticleFilter | None = None) -> list[tuple[int, float]]:
         """The k best chunks holding any of the query's content words (ts_rank > 0), best first."""
         words = content_words(query)  # what the default store's BM25 ignores: stopwords and question words
-        rows = self.store._fetch(_LEXICAL, (" ".join(words), k)) if words else []
+        cond, params = _filter_sql(where)
+        rows = self.store._fetch(_LEXICAL.format(filter=cond), (" ".join(words), *params, k)) if words else []
         self._chunks.update((r[0], Chunk(*r[1:6])) for r in rows)
         return [(r[0], float(r[6])) for r in rows if r[6] > 0]
 
-    def dense_sentence_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def dense_sentence_search(self, query_vector: np.ndarray, k: int, where: ArticleFilter | None = None,
+                              ) -> list[tuple[int, float]]:
         """The k sentences nearest to a query vector: (key, cosine), best first."""
-        rows = self._nearest("rag_sentences", _SENTENCE, query_vector, k)
+        rows = self._nearest("rag_sentences", _SENTENCE, query_vector, k, where)
         self._sentences.update((r[0], (Sentence(r[1], r[2], r[3]), r[4])) for r in rows)
         return [(r[0], float(r[5])) for r in rows]
 
@@ -332,11 +374,13 @@ def _copy(conn: psycopg.Connection[Any], records: list[ArticleRecord], chunk_key
     """COPY the records' rows (binary), each article's chunks and sentences on consecutive keys; the next free keys."""
     with conn.cursor() as cur:
         with cur.copy(f"COPY rag_documents ({_DOC}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["text"] * 4 + ["date"] + ["text"] * 4 + ["jsonb"] * 2)
+            copy.set_types(["text"] * 4 + ["date"] + ["text"] * 4 + ["jsonb"] * 2 + ["text"] * 3 + ["int4", "text",
+                                                                                                  "jsonb"])
             for d in (r.doc for r in records):
                 day = date.fromisoformat(d.date) if d.date else None
                 copy.write_row((d.article_id, d.source_file, d.title, d.url, day, d.date_source, d.site, d.text,
-                                d.content_hash, d.dropped, d.warnings))
+                                d.content_hash, d.dropped, d.warnings, d.author, d.source_format, d.encoding, d.part,
+                                d.duplicate_of, d.signature))
         with cur.copy(f"COPY rag_chunks ({_CHUNK}, embedding) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["int8", "text", "text", "int4", "int4", "text", "vector"])
             for r in records:

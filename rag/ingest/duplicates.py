@@ -1,0 +1,99 @@
+"""Near-duplicate articles (one story re-posted by several sites): MinHash signatures and LSH from datasketch.
+
+An article's signature is the MinHash of its word shingles (lower-cased word 3-grams of the cleaned text). Two
+articles whose estimated Jaccard similarity reaches the threshold are copies; copies form groups (a copy of a copy is
+in the same group), and each group keeps one canonical article, the one that is searched and cited. The others are
+stored with `duplicate_of` set and are shown as "also reported by".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+from rag.types import Document
+
+NUM_PERM = 128
+SHINGLE = 3
+CANDIDATE_MARGIN = 0.2  # at 0.5, LSH(0.3) proposes a pair with probability 0.99; LSH(0.35) 0.87
+SCHEME = "affine32"  # datasketch's hashing scheme for the stored signatures (2.0's default, named for stability)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def shingles(text: str, size: int = SHINGLE) -> set[bytes]:
+    """Lower-cased word n-grams of a text (the whole text as one shingle when it is shorter than n words)."""
+    words = _WORD.findall(text.lower())
+    if len(words) < size:
+        return {" ".join(words).encode()} if words else set()
+    return {" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1)}
+
+
+def signature(text: str) -> list[int]:
+    """The MinHash signature of a text, as plain ints (stored with the document)."""
+    m = MinHash(num_perm=NUM_PERM, scheme=SCHEME)
+    grams = shingles(text)
+    if grams:
+        m.update_batch(list(grams))
+    return [int(x) for x in m.hashvalues]
+
+
+def similarity(a: list[int], b: list[int]) -> float:
+    """Estimated Jaccard similarity of two signatures."""
+    return float(np.mean(np.asarray(a, dtype=np.uint64) == np.asarray(b, dtype=np.uint64)))
+
+
+def _minhash(sig: list[int]) -> LeanMinHash:
+    return LeanMinHash(seed=1, hashvalues=np.asarray(sig, dtype=np.uint64), scheme=SCHEME)
+
+
+def _rank(doc: Document, canonical_before: bool) -> tuple:
+    """Which copy of a story stays canonical: the one already canonical, then the earliest dated, then the longest."""
+    return (not canonical_before, doc.date or "9999", -len(doc.text), doc.article_id)
+
+
+@dataclass
+class Groups:
+    """Near-duplicate groups: for each copy, the canonical article it duplicates, and the similarity to it."""
+
+    duplicate_of: dict[str, str]
+    similarity: dict[str, float]
+
+
+def find_duplicates(docs: list[Document], threshold: float, was_canonical: set[str] | None = None) -> Groups:
+    """Group the documents (each with a signature) by near-duplicate text; one canonical per group."""
+    was_canonical = was_canonical or set()
+    by_id = {d.article_id: d for d in docs if d.signature}
+    # LSH only proposes candidates: at its own threshold it proposes a pair scoring exactly there about half the time,
+    # so it runs lower and every candidate is then checked against the real threshold (eval/duplicate_detection.py).
+    lsh = MinHashLSH(threshold=max(0.1, threshold - CANDIDATE_MARGIN), num_perm=NUM_PERM)
+    for aid, d in by_id.items():
+        lsh.insert(aid, _minhash(d.signature))
+    parent = {aid: aid for aid in by_id}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for aid, d in by_id.items():
+        for other in lsh.query(_minhash(d.signature)):
+            if other != aid and similarity(d.signature, by_id[other].signature) >= threshold:
+                parent[root(other)] = root(aid)
+    groups: dict[str, list[str]] = {}
+    for aid in by_id:
+        groups.setdefault(root(aid), []).append(aid)
+    duplicate_of: dict[str, str] = {}
+    sims: dict[str, float] = {}
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        canonical = min(members, key=lambda a: _rank(by_id[a], a in was_canonical))
+        for a in members:
+            if a != canonical:
+                duplicate_of[a] = canonical
+                sims[a] = round(similarity(by_id[a].signature, by_id[canonical].signature), 3)
+    return Groups(duplicate_of, sims)
