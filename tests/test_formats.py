@@ -325,8 +325,10 @@ def test_folder_listing_reports_unsupported_types(tmp_path: Path) -> None:
     for name in ["a.txt", "b.md", "c.html", "d.pdf", "e.docx", "f.jsonl", "g.doc", "h.xlsx", "README"]:
         write(tmp_path, name, "x")
     files, skipped = find_article_files([tmp_path])
-    assert [f.name for f in files] == ["README", "a.txt", "b.md", "c.html", "d.pdf", "e.docx", "f.jsonl"]
+    assert [f.name for f in files] == ["a.txt", "b.md", "c.html", "d.pdf", "e.docx", "f.jsonl"]
     reasons = {s.path.name: s.reason for s in skipped}
+    assert reasons["README"].startswith("no file extension")  # in a folder: only when named explicitly
+    assert [f.name for f in find_article_files([tmp_path / "README"])[0]] == ["README"]
     assert reasons["g.doc"] == "old binary Word .doc is not supported; save as .docx"
     assert reasons["h.xlsx"].startswith("unsupported file type '.xlsx'; supported: .txt")
 

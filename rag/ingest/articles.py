@@ -43,7 +43,9 @@ def find_article_files(paths: list[Path], links_outside: bool = False) -> tuple[
                 skipped.append(Skipped(f, f"a link to {real}, outside the folder {p} "
                                           "(set follow_links_outside = true to allow)"))
                 continue
-            if reason := unsupported_reason(f):
+            if p.is_dir() and not f.suffix:  # README, LICENSE, Makefile...: only read when named explicitly
+                skipped.append(Skipped(f, "no file extension (name it .txt, .html, ... or give the file itself)"))
+            elif reason := unsupported_reason(f):
                 skipped.append(Skipped(f, reason))
             elif real not in seen:  # a file reached twice (through a link) is read once
                 seen.add(real)
