@@ -183,3 +183,25 @@ def test_sentence_vectors_of_a_copy_are_not_stored(folder: Path, tmp_path: Path)
     view = store.snapshot()
     assert len(view.sentence_vectors) == len(view.sentences)
     assert np.allclose(np.linalg.norm(view.sentence_vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_page_filters_reach_the_search_and_bad_dates_are_shown(folder: Path, tmp_path: Path) -> None:
+    """The chat page's Since/Until/Site boxes: the answer comes from admitted articles only; a bad date is an error."""
+    from rag.answer.assistant import Assistant
+    from rag.backends.generators.fake import FakeGenerator
+    from ui.handlers import Handlers, Session
+
+    s, store, _ = _ingest(folder, tmp_path)
+    handlers = Handlers(Assistant(s, FakeEmbedder(), FakeGenerator("Kerja sama digital disepakati."), store))
+
+    def ask(question: str, since: str = "", until: str = "", site: str = "") -> tuple[str, str]:
+        session = Session()
+        session.messages = [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+        *_, last = handlers.respond(question, session, 3, 64, since, until, site)
+        return last[0][-1]["content"], last[1]
+
+    message, sources = ask("Apa kerja sama digital Indonesia dan Vietnam?", "2023-05", "2023-05", "indonews")
+    assert "dated 2023-05-01 to 2023-05-31, from indonews" in message
+    assert "indonews.id" in sources and "mst.gov.vn" not in sources
+    message, _ = ask("Apa kerja sama digital Indonesia dan Vietnam?", "2023-13")
+    assert "is not a valid date" in message

@@ -115,3 +115,21 @@ def test_uncited_answer_says_so() -> None:
 def test_missing_index_error_names_the_command() -> None:
     html = render.banner(IndexError_("no index at /tmp/x", "run `rag ingest`"))
     assert "Belum ada indeks artikel" in html and "<code>rag ingest</code>" in html and 'lang="en"' in html
+
+
+def test_dates_copies_and_the_filter_are_shown() -> None:
+    copy = dict(article_id="copy-1", title="Salinan", url="https://kabar.example/salinan", date="2025-08-05",
+                site="kabar.example", source_file="/data/articles/copy.txt")
+    dated = passage(1, also_reported_by=[copy])
+    undated = passage(2, date=None)
+    cites = [citation(dated), citation(undated)]
+    cites[0].also_reported_by = [copy]
+    r = result("Boviengkham Vongdara [1] [2].", [dated, undated], cites,
+               filters={"since": "2025-08-01", "until": "2025-08-31", "sites": ["example"]})
+    html_answer = render.answer(1, r)
+    assert "4 Agustus 2025" in html_answer and "tanpa tanggal" in html_answer, "every citation shows its date"
+    assert "Juga diberitakan oleh" in html_answer and "kabar.example" in html_answer
+    assert "dated 2025-08-01 to 2025-08-31, from example" in html_answer
+    cards = render.result_sources(1, r)
+    assert 'href="https://kabar.example/salinan"' in cards and "5 Agustus 2025" in cards
+    assert "Filter" not in render.answer(1, result("Boviengkham [1].", [dated], [citation(dated)]))

@@ -25,7 +25,7 @@ from rag.answer.assistant import AskResult
 from rag.answer.language import UNCITED_NOTE
 from rag.answer.policy import Reason
 from rag.errors import IndexError_, RagError
-from rag.types import Citation, Passage
+from rag.types import ArticleFilter, Citation, Passage
 from ui.labels import MONTHS, TEXT, label_lang, without_uncited_note
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -138,7 +138,10 @@ def answer(turn: int, result: AskResult) -> str:
     if result.refused and result.refusal_reason and result.refusal_reason != Reason.UNSUPPORTED_LANGUAGE:
         reason = t["reason_weak"] if result.refusal_reason == Reason.WEAK_EVIDENCE else t["reason_model"]
     text = without_uncited_note(result.answer.strip(), lang)
-    return _render("answer.html", lang, turn=turn, standalone=result.standalone_question, refused=result.refused,
+    f = result.filters or {}
+    filters = ArticleFilter(f.get("since"), f.get("until"), tuple(f.get("sites") or ())).describe()
+    return _render("answer.html", lang, turn=turn, standalone=result.standalone_question, filters=filters,
+                   refused=result.refused,
                    answer=result.answer, reason=reason, uncited=result.uncited, note=UNCITED_NOTE.get(lang, ""),
                    segments=_linked_segments(text, {c.n for c in result.citations}),
                    sources=_by_article(result.citations))
