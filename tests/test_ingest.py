@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.ingest.articles import find_article_files
@@ -173,3 +174,19 @@ def test_killing_ingest_at_any_moment_leaves_a_working_index(workdir: Path) -> N
     assert not all(outcomes), "some kills must have landed before the switch (else the test proves nothing)"
     report = ingest([arts], s, make_store(s), make_embedder(s), progress=False)  # and a later ingest completes the interrupted work
     assert f"Revisi {i}." in Index.load(s.index_dir).docs["001_5588f0be4399d35c"].text or not report.wrote_index
+
+
+def test_batched_ingest_writes_the_same_index_as_one_batch(workdir: Path) -> None:
+    """Embedding a few articles at a time (bounded memory) changes nothing in what is stored."""
+    from rag.backends.embedders.fake import FakeEmbedder
+    from rag.backends.stores.faiss_files import FaissStore
+
+    views = []
+    for batch in (2, 64):
+        s = make_settings(workdir / f"b{batch}", ingest_batch_articles=batch)
+        report = ingest([workdir / "articles"], s, FaissStore(s.index_dir), FakeEmbedder(), progress=False)
+        assert report.embedded_chunks == report.chunks > 0
+        views.append(FaissStore(s.index_dir).snapshot())
+    a, b = views
+    assert a.docs == b.docs and a.chunks == b.chunks and a.sentences == b.sentences
+    assert np.array_equal(a.all_vectors(), b.all_vectors()) and np.array_equal(a.sentence_vectors, b.sentence_vectors)

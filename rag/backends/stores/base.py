@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -95,9 +95,12 @@ class Store(Protocol):
         """What the stored vectors and chunks were built with (None when empty)."""
 
     def write(
-        self, upserts: list[ArticleRecord], deletes: list[str], fingerprint: dict[str, Any], replace_all: bool = False,
+        self, upserts: Iterable[ArticleRecord], deletes: list[str], fingerprint: dict[str, Any],
+        replace_all: bool = False,
     ) -> None:
-        """Add or replace these articles and remove those ids in one atomic step (replace_all: drop the rest)."""
+        """Add or replace these articles and remove those ids in one atomic step (replace_all: drop the rest).
+
+        `upserts` is consumed once, in order, as ingest embeds it: a store may write each batch as it comes."""
 
     def write_lock(self) -> AbstractContextManager[None]:
         """Held for a whole ingest so two writers never interleave."""

