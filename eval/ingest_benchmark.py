@@ -122,13 +122,17 @@ def main() -> int:
     chars = generate(folder, args.articles, args.sentences)
     gen_s = time.perf_counter() - t0
     load = os.getloadavg()
+    print(f"generated {args.articles:,} articles in {gen_s:.0f} s", flush=True)
     first = run_ingest(folder, index_dir)
+    print(f"first ingest: {first}", flush=True)
     size_mb = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file()) / 1e6
     one = next(iter(sorted(folder.rglob("*.txt"))))
     one.write_text(one.read_text(encoding="utf-8").replace("\n\nSumber:", " Kalimat tambahan untuk uji ulang.\n\n"
                                                            "Sumber:"), encoding="utf-8")
     changed = run_ingest(folder, index_dir)
+    print(f"one file changed: {changed}", flush=True)
     unchanged = run_ingest(folder, index_dir)
+    print(f"nothing changed: {unchanged}", flush=True)
     base = None if args.no_baseline else embed_alone(folder)
     m = re.search(r"(\d+) chunks \((\d+) embedded", first["summary"])
     chunks = int(m.group(1)) if m else None
