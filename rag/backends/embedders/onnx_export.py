@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.backends.embedders.e5_convert import MARKER as SOURCE_MARKER
+from rag.backends.embedders.e5_convert import replace_folder
 from rag.backends.embedders.e5_convert import ConversionError
 
 EXPORT_VERSION = 2  # bump when the exported folder changes, so old exports are rebuilt
@@ -167,7 +168,7 @@ def export_onnx(source: Path, dest: Path, backend: str) -> Path:
         raise ValueError(f"unknown ONNX backend {backend!r}")
     source, dest = Path(source), Path(dest)
     try:
-        import onnxruntime  # noqa: F401 - fail early and plainly when it is missing
+        import onnxruntime  # fail early and plainly when it is missing
     except ImportError as e:
         raise ConversionError(f"the {backend} embedder backend needs onnxruntime and onnx: "
                               "pip install 'onnxruntime>=1.22' 'onnx>=1.18'") from e
@@ -199,18 +200,10 @@ def export_onnx(source: Path, dest: Path, backend: str) -> Path:
             if path.is_file():
                 with open(path, "rb") as fh:
                     os.fsync(fh.fileno())
-        import onnxruntime
-
         _write_json(tmp / MARKER, {"export_version": EXPORT_VERSION, "backend": backend, "source": record,
                                    "source_dir": str(source), "model_size": (tmp / "model.onnx").stat().st_size,
                                    "onnxruntime": onnxruntime.__version__, "probe_min_cosine": round(worst, 6)})
-        if dest.exists():  # a directory can't be renamed over a non-empty one: move it aside first
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-{os.getpid()}-", dir=dest.parent))
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
+        replace_folder(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
