@@ -74,11 +74,11 @@ def run_ingest(folder: Path, index_dir: Path) -> dict:
     env = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(folder), "--quiet"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "rag", "ingest", str(folder), "--quiet"], env=env,
                           capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"rag ingest failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    if proc.returncode != 0 or not proc.stdout.startswith("added "):
+        raise SystemExit(f"rag ingest failed ({proc.returncode}):\n{proc.stdout[-1000:]}\n{proc.stderr[-3000:]}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(max(peak, before) / 1024),
             "summary": proc.stdout.splitlines()[0] if proc.stdout else ""}
