@@ -158,6 +158,7 @@ def ingest(
 
         if old_docs and not fresh and not report.removed:
             report.articles, report.chunks = len(old_docs), store.snapshot().chunk_count()
+            report.copies_in_index = sum(1 for d in old_docs.values() if d.duplicate_of)
             report.seconds = time.perf_counter() - t0
             return report
 
