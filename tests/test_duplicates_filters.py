@@ -205,3 +205,20 @@ def test_page_filters_reach_the_search_and_bad_dates_are_shown(folder: Path, tmp
     assert "indonews.id" in sources and "mst.gov.vn" not in sources
     message, _ = ask("Apa kerja sama digital Indonesia dan Vietnam?", "2023-13")
     assert "is not a valid date" in message
+
+
+def test_a_period_question_reads_the_openings_of_that_periods_articles(folder: Path, tmp_path: Path) -> None:
+    from rag.answer.assistant import Assistant
+    from rag.backends.generators.fake import FakeGenerator
+
+    s, store, _ = _ingest(folder, tmp_path)
+    r = Assistant(s, FakeEmbedder(), FakeGenerator("Indonesia dan Vietnam sepakat."), store).ask(
+        "Apa yang terjadi pada Mei 2023?")
+    assert r.filters == {"since": "2023-05-01", "until": "2023-05-31", "sites": []}
+    assert r.passages and {p.article_id for p in r.passages} == {ORIGINAL.stem}, "the copy is not read twice"
+    view = store.snapshot()
+    first, _ = view.sentence_range(ORIGINAL.stem)
+    assert r.passages[0].sentence_ids[0] == first, "an article's opening"
+    assert [m["site"] for m in r.passages[0].also_reported_by] == ["liputantulungagung.com"]
+    empty = Assistant(s, FakeEmbedder(), FakeGenerator("x"), store).ask("What happened in May 2019?")
+    assert empty.refused and not empty.passages

@@ -206,7 +206,8 @@ class Assistant:
         ranked = list(dict.fromkeys(index.chunk(pos).article_id for pos, _ in found.ranked))
         dated = [m["article_id"] for m in index.article_list()
                  if not m["duplicate_of"] and where.admits(m["date"], m["site"])]
-        order = [a for a in ranked if a in set(dated)] + [a for a in reversed(dated) if a not in set(ranked)]
+        in_period, retrieved = set(dated), set(ranked)
+        order = [a for a in ranked if a in in_period] + [a for a in reversed(dated) if a not in retrieved]
         return lead_passages(index, order[: self.settings.period_max_articles], self.settings.evidence_max_chars)
 
     def verify(

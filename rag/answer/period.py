@@ -13,19 +13,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from rag.errors import BadInputError
+from rag.ingest.metadata import MONTHS  # the month names dates are read with at ingest
 from rag.types import ArticleFilter
 
-_MONTHS = {
-    name: i + 1
-    for i, names in enumerate([
-        ("januari", "january", "jan"), ("februari", "february", "feb"), ("maret", "march", "mar"), ("april", "apr"),
-        ("mei", "may"), ("juni", "june", "jun"), ("juli", "july", "jul"), ("agustus", "august", "aug", "agu"),
-        ("september", "sep", "sept"), ("oktober", "october", "oct", "okt"), ("november", "nov"),
-        ("desember", "december", "dec", "des"),
-    ])
-    for name in names
-}
-_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
 _WHEN = rf"(?:(?P<month>{_MONTH})\s+(?:tahun\s+)?(?P<year>(?:19|20)\d\d)|(?:tahun|year)\s+(?P<year_only>(?:19|20)\d\d))"
 # The period is the subject: "what happened / what was reported / news / articles ... in <period>".
 _PERIOD_QUESTION = re.compile(
@@ -59,7 +50,7 @@ def period_question(question: str) -> Period | None:
     if m.group("year_only"):
         year = int(m.group("year_only"))
         return Period(f"{year}-01-01", f"{year}-12-31", m.group("year_only"))
-    year, month = int(m.group("year")), _MONTHS[m.group("month").lower()]
+    year, month = int(m.group("year")), MONTHS[m.group("month").lower()]
     last = calendar.monthrange(year, month)[1]
     return Period(f"{year}-{month:02d}-01", f"{year}-{month:02d}-{last:02d}", f"{m.group('month')} {year}")
 
