@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from rag.backends.stores.faiss_files import CURRENT
 from rag.errors import RagError
 
 
@@ -60,7 +59,7 @@ def test_missing_and_corrupt_index(tmp_path: Path, seed_settings) -> None:
     assert_clean_failure(rag("ask", "Siapa Menteri Laos?", index_dir=tmp_path / "none"), 3, "no index at", "rag ingest")
     broken = tmp_path / "broken"
     shutil.copytree(seed_settings.index_dir, broken)
-    (broken / (broken / CURRENT).read_text().strip() / "chunks.json").write_text("[{")
+    (next(broken.glob("seg-*")) / "chunks.json").write_text("[{")
     assert_clean_failure(rag("ask", "Siapa Menteri Laos?", index_dir=broken), 3, "damaged", "--rebuild")
 
 

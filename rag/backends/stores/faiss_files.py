@@ -1,18 +1,17 @@
-"""The default store: documents, chunks, FAISS vectors and BM25 in a folder, written atomically as generations.
+"""The default store: documents, chunks, FAISS vectors and BM25 in a folder, written incrementally as segments.
 
-`Index` is one loaded generation (the read side); `FaissStore` is the folder (snapshots, atomic writes, the lock).
+A write puts only the articles it was given in a new segment and switches atomically to a new manifest that marks
+their old rows dead (segments.py has the files); unchanged articles are never read back or rewritten, and small
+segments are merged afterwards. `Index` is one loaded generation (the read side: every live segment in memory,
+one FAISS flat index and one BM25 over all of them); `FaissStore` is the folder (snapshots, writes, the locks).
 Keys are row positions within a generation; an article's rows are consecutive, in document order.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
-import os
-import shutil
 import time
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -20,11 +19,14 @@ import faiss
 import numpy as np
 
 from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
-from rag.backends.stores.lexical import LexicalIndex
+from rag.backends.stores.lexical import LexicalIndex, TermCounts
+from rag.backends.stores.segments import (CURRENT, LAYOUT, Segment, SegmentData, manifest, plan_merge, read_manifest,
+                                          switch, write_segment)
 from rag.errors import IndexError_
 from rag.types import ArticleFilter, Chunk, Document, Sentence
 
-CURRENT = "CURRENT"
+FLUSH_ROWS = 200_000  # chunk and sentence rows a write holds before putting them in a segment (memory bound)
+__all__ = ["CURRENT", "FaissStore", "Index", "write_lock"]
 
 
 class Index:
@@ -171,139 +173,162 @@ class Index:
         """BM25 over the chunks: (position, score), best first."""
         return self.lexical.search(query, k, self._admitted(where, "chunks") if where else None)
 
-    def save(self, index_dir: Path) -> Path:
-        """Write this index as a new generation and switch CURRENT to it atomically; old generations go."""
-        index_dir.mkdir(parents=True, exist_ok=True)
-        name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"
-        tmp = index_dir / f".tmp-{name}"
-        tmp.mkdir()
-        _write_json(tmp / "documents.json", [asdict(d) for d in self.docs.values()])
-        _write_json(tmp / "chunks.json", [asdict(c) for c in self.chunks])
-        faiss.write_index(self.vectors, str(tmp / "vectors.faiss"))
-        self.lexical.save(tmp)
-        _write_json(tmp / "sentences.json", [[x.article_id, x.start, x.end] for x in self.sentences])
-        np.save(tmp / "sentence_vectors.npy", self.sentence_vectors)
-        _write_json(tmp / "manifest.json", self.meta)  # written last: its presence marks a complete generation
-        _fsync_tree(tmp)
-        os.rename(tmp, index_dir / name)
-        pointer = index_dir / f".{CURRENT}.tmp"
-        pointer.write_text(name + "\n")
-        _fsync_file(pointer)
-        os.replace(pointer, index_dir / CURRENT)
-        _fsync_dir(index_dir)
-        for old in index_dir.iterdir():
-            if old.name != name and (old.name.startswith("gen-") or old.name.startswith(".tmp-gen-")):
-                shutil.rmtree(old, ignore_errors=True)
-        self.path = index_dir / name
-        return self.path
-
     @classmethod
     def load(cls, index_dir: Path) -> Index:
-        """Load the CURRENT generation; clear errors when it is missing or damaged."""
-        pointer = index_dir / CURRENT
-        if not pointer.is_file():
-            raise IndexError_(f"no index at {index_dir}", "build it with `rag ingest` (default articles: seeds/)")
-        gen = index_dir / pointer.read_text().strip()
+        """Load the live generation; clear errors when it is missing or damaged (read again when a write switched
+        to a newer one and removed files while they were being read)."""
+        for _ in range(5):
+            pointer = _pointer(index_dir)
+            if pointer is None:
+                raise IndexError_(f"no index at {index_dir}", "build it with `rag ingest` (default articles: seeds/)")
+            try:
+                return cls._load(index_dir, pointer)
+            except FileNotFoundError as e:
+                if pointer == _pointer(index_dir):
+                    raise _damaged(index_dir, e) from e
+        raise IndexError_(f"the index at {index_dir} kept changing while it was read", "try again")
+
+    @classmethod
+    def _load(cls, index_dir: Path, pointer: str) -> Index:
         try:
-            meta = json.loads((gen / "manifest.json").read_text())
-        except Exception as e:  # missing or bad manifest: the generation is incomplete
-            raise IndexError_(f"the index at {gen} is damaged or incomplete ({type(e).__name__}: {e})",
-                              "rebuild it with `rag ingest --rebuild`") from e
-        if meta.get("fingerprint", {}).get("format_version") != FORMAT_VERSION:
-            raise IndexError_(f"the index at {gen} was written by another version of rag-news",
-                              "rebuild it with `rag ingest --rebuild`")
-        try:
-            docs = [Document(**d) for d in json.loads((gen / "documents.json").read_text())]
-            chunks = [Chunk(**c) for c in json.loads((gen / "chunks.json").read_text())]
-            vectors = faiss.read_index(str(gen / "vectors.faiss"))
-            lexical = LexicalIndex.load(gen, len(chunks))
-            sentences = [Sentence(a, s, e) for a, s, e in json.loads((gen / "sentences.json").read_text())]
-            sentence_vectors = np.load(gen / "sentence_vectors.npy")
-        except Exception as e:  # missing file, bad JSON, unreadable FAISS file
-            raise IndexError_(
-                f"the index at {gen} is damaged or incomplete ({type(e).__name__}: {e})",
-                "rebuild it with `rag ingest --rebuild`",
-            ) from e
-        if vectors.ntotal != len(chunks) or len(sentence_vectors) != len(sentences):
-            raise IndexError_(f"the index at {gen} is inconsistent", "rebuild it with `rag ingest --rebuild`")
-        return cls({d.article_id: d for d in docs}, chunks, vectors, lexical, meta, sentences, sentence_vectors, gen)
+            meta = read_manifest(index_dir, pointer)
+            if meta.get("fingerprint", {}).get("format_version") != FORMAT_VERSION or meta["layout"] > LAYOUT:
+                raise IndexError_(f"the index at {index_dir} was written by another version of rag-news",
+                                  "rebuild it with `rag ingest --rebuild`")
+            dim = meta["fingerprint"]["dim"]
+            segments = [(Segment.open(index_dir / s["name"]), frozenset(s["dead"])) for s in meta["segments"]]
+            parts = [seg.read(dead, vectors=False) for seg, dead in segments]
+            chunks = [c for p in parts for c in p.chunks]
+            sentences = [s for p in parts for s in p.sentences]
+            chunk_vectors = _fill(segments, "chunk", len(chunks), dim)
+            sentence_vectors = _fill(segments, "sentence", len(sentences), dim)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:  # bad JSON, arrays, FAISS file
+            raise _damaged(index_dir, e) from e
+        if (len(chunks), len(sentences)) != (meta["chunks"], meta["sentences"]):
+            raise IndexError_(f"the index at {index_dir} is inconsistent", "rebuild it with `rag ingest --rebuild`")
+        flat = faiss.IndexFlatIP(dim)
+        if len(chunk_vectors):
+            flat.add(chunk_vectors)
+        del chunk_vectors  # FAISS holds its own copy
+        lexical = LexicalIndex.from_counts(TermCounts.concat([p.terms for p in parts]))
+        docs = {d.article_id: d for p in parts for d in p.docs}
+        info = {k: v for k, v in meta.items() if k != "segments"}
+        return cls(docs, chunks, flat, lexical, info, sentences, sentence_vectors, index_dir / pointer)
 
 
 class FaissStore:
-    """The index folder: CURRENT names the live generation; a write builds a new one beside it and switches."""
+    """The index folder: CURRENT names the live manifest; a write adds a segment and switches to a new manifest."""
 
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = index_dir
         self._loaded: Index | None = None
         self._pointer: str | None = None
-
-    def _current_pointer(self) -> str | None:
-        pointer_file = self.index_dir / CURRENT
-        return pointer_file.read_text().strip() if pointer_file.is_file() else None
+        self._segments: dict[str, Segment] = {}  # opened segments by name (a segment never changes)
 
     def snapshot(self) -> Index:
-        """The live generation, reloaded when an ingest (from any process) has switched to a new one."""
-        pointer = self._current_pointer()
-        if self._loaded is None or pointer != self._pointer:
-            self._loaded, self._pointer = Index.load(self.index_dir), pointer
+        """The live generation, reloaded when a write (from any process) has switched to a new one."""
+        if self._loaded is None or _pointer(self.index_dir) != self._pointer:
+            self._loaded = Index.load(self.index_dir)
+            self._pointer = self._loaded.path.name if self._loaded.path else None
         return self._loaded
 
-    def _existing(self) -> Index | None:
+    def _manifest(self) -> dict[str, Any] | None:
+        pointer = _pointer(self.index_dir)
         try:
-            return self.snapshot()
-        except IndexError_ as e:
-            if "no index at" in e.message:
-                return None
-            raise
+            meta = read_manifest(self.index_dir, pointer) if pointer else None
+        except (OSError, ValueError) as e:
+            raise _damaged(self.index_dir, e) from e
+        if meta and meta["layout"] > LAYOUT:
+            raise IndexError_(f"the index at {self.index_dir} was written by a newer version of rag-news",
+                              "upgrade rag-news, or rebuild it with `rag ingest --rebuild`")
+        return meta
+
+    def _segment(self, name: str) -> Segment:
+        if name not in self._segments:
+            self._segments[name] = Segment.open(self.index_dir / name)
+        return self._segments[name]
+
+    def _live(self, meta: dict[str, Any]) -> list[tuple[Segment, frozenset[str]]]:
+        return [(self._segment(s["name"]), frozenset(s["dead"])) for s in meta["segments"]]
 
     def documents(self) -> dict[str, Document]:
-        """Every stored document by id."""
-        existing = self._existing()
-        return dict(existing.docs) if existing else {}
+        """Every stored document by id (read from the segments' documents; no vectors are loaded)."""
+        if self._loaded is not None and self._pointer == _pointer(self.index_dir):
+            return dict(self._loaded.docs)
+        meta = self._manifest()
+        if meta is None:
+            return {}
+        try:
+            return {d.article_id: d for seg, dead in self._live(meta) for d in seg.documents(dead)}
+        except (OSError, ValueError, TypeError) as e:
+            raise _damaged(self.index_dir, e) from e
 
     def fingerprint(self) -> dict[str, Any] | None:
-        """What the live generation was built with."""
-        existing = self._existing()
-        return existing.meta["fingerprint"] if existing else None
+        """What the live generation was built with (from its manifest)."""
+        meta = self._manifest()
+        return meta["fingerprint"] if meta else None
 
     def write(
         self, upserts: Iterable[ArticleRecord], deletes: list[str], fingerprint: dict[str, Any],
         replace_all: bool = False,
     ) -> None:
-        """A new generation: kept articles' rows copied (never re-embedded), new ones added, then an atomic switch."""
-        old = None if replace_all else self._existing()
-        parts: dict[str, tuple[Document, list[Chunk], np.ndarray, list[Sentence], np.ndarray]] = {
-            r.doc.article_id: (r.doc, r.chunks, r.chunk_vectors, r.sentences, r.sentence_vectors) for r in upserts}
-        replaced = set(parts) | set(deletes)
-        if old is not None:
-            chunk_rows: dict[str, list[int]] = {}
-            for pos, c in enumerate(old.chunks):
-                chunk_rows.setdefault(c.article_id, []).append(pos)
-            old_vectors = old.all_vectors()
-            for aid, doc in old.docs.items():
-                if aid in replaced:
-                    continue
-                rows = chunk_rows.get(aid, [])
-                a, b = old.sentence_range(aid)
-                parts[aid] = (doc, [old.chunks[i] for i in rows], old_vectors[rows], old.sentences[a:b],
-                              old.sentence_vectors[a:b])
-        dim = fingerprint["dim"]
-        ordered = [parts[aid] for aid in sorted(parts)]
-        docs = [p[0] for p in ordered]
-        chunks = [c for p in ordered for c in p[1]]
-        sentences = [s for p in ordered for s in p[3]]
-        stack = lambda arrays: np.vstack(arrays) if arrays else np.zeros((0, dim), dtype=np.float32)  # noqa: E731
-        meta = {
-            "fingerprint": fingerprint,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "articles": len(docs),
-            "chunks": len(chunks),
-            "sentences": len(sentences),
-        }
-        index = Index.build(docs, chunks, stack([p[2] for p in ordered if len(p[1])]), meta, sentences,
-                            stack([p[4] for p in ordered if len(p[3])]))
-        index.save(self.index_dir)
-        self._loaded, self._pointer = index, self._current_pointer()
+        """Only the given articles are written (a new segment, flushed every FLUSH_ROWS rows), the replaced and
+        deleted ones are marked dead, then one atomic switch; unchanged articles are never read. Small segments are
+        merged afterwards (`plan_merge`), in a second switch."""
+        with _exclusive(self.index_dir / ".write-lock"):
+            current = self._manifest()
+            old = None if replace_all else current
+            if old and old["fingerprint"]["dim"] != fingerprint["dim"]:
+                raise IndexError_(f"the index at {self.index_dir} holds vectors of dimension "
+                                  f"{old['fingerprint']['dim']}, not {fingerprint['dim']}", "rebuild it with "
+                                  "`rag ingest --rebuild`")
+            generation = (current["generation"] if current else 0) + 1
+            new = self._write_segments(upserts, generation, fingerprint["dim"])
+            gone = {a for seg in new for a, _, _ in seg.articles} | set(deletes)
+            kept = [(seg, dead | {a for a, _, _ in seg.articles if a in gone}) for seg, dead in
+                    (self._live(old) if old else [])]
+            kept = [(seg, dead) for seg, dead in kept if any(a not in dead for a, _, _ in seg.articles)]
+            meta = manifest(generation, fingerprint, time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                            kept + [(seg, frozenset()) for seg in new])
+            switch(self.index_dir, meta)
+            self._merge_small(meta)
+
+    def _write_segments(self, upserts: Iterable[ArticleRecord], generation: int, dim: int) -> list[Segment]:
+        """The upserts as new segment folders (not yet live), one every FLUSH_ROWS chunk and sentence rows."""
+        written: list[Segment] = []
+        pending: list[ArticleRecord] = []
+        rows = 0
+        for record in upserts:
+            pending.append(record)
+            rows += len(record.chunks) + len(record.sentences)
+            if rows >= FLUSH_ROWS:
+                written.append(write_segment(self.index_dir, generation, SegmentData.from_records(pending, dim)))
+                pending, rows = [], 0
+        if pending:
+            written.append(write_segment(self.index_dir, generation, SegmentData.from_records(pending, dim)))
+        for seg in written:
+            self._segments[seg.name] = seg
+        return written
+
+    def _merge_small(self, meta: dict[str, Any]) -> None:
+        """Merge segments as `plan_merge` says, each merge its own atomic switch, until it says none."""
+        while True:
+            live = self._live(meta)
+            sizes = [sum(c for a, c, _ in seg.articles if a not in dead) for seg, dead in live]
+            dead_rows = sum(c for seg, dead in live for a, c, _ in seg.articles if a in dead)
+            chosen = plan_merge(sizes, dead_rows)
+            if not chosen:
+                return
+            dim = meta["fingerprint"]["dim"]
+            data = SegmentData.concat([live[i][0].read(live[i][1]) for i in chosen], dim)
+            merged = write_segment(self.index_dir, meta["generation"] + 1, data)
+            self._segments[merged.name] = merged
+            rest = [x for i, x in enumerate(live) if i not in chosen]
+            rest.insert(min(chosen), (merged, frozenset()))
+            meta = manifest(meta["generation"] + 1, meta["fingerprint"], meta["built_at"], rest)
+            switch(self.index_dir, meta)
 
     def write_lock(self) -> AbstractContextManager[None]:
         """An exclusive file lock on the folder (CLI and page uploads never interleave)."""
@@ -317,8 +342,15 @@ class FaissStore:
 @contextmanager
 def write_lock(index_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock so two ingests (CLI and UI upload) never interleave."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as f:
+    with _exclusive(index_dir / ".lock"):
+        yield
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """An exclusive flock on a file (made, with its folder, when missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -326,26 +358,28 @@ def write_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _pointer(index_dir: Path) -> str | None:
+    """What CURRENT names (None when there is no index)."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return (index_dir / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        return None
 
 
-def _fsync_tree(folder: Path) -> None:
-    for p in folder.rglob("*"):
-        if p.is_file():
-            _fsync_file(p)
-    for p in [*[d for d in folder.rglob("*") if d.is_dir()], folder]:
-        _fsync_dir(p)
+def _damaged(index_dir: Path, e: Exception) -> IndexError_:
+    return IndexError_(f"the index at {index_dir} is damaged or incomplete ({type(e).__name__}: {e})",
+                       "rebuild it with `rag ingest --rebuild`")
+
+
+def _fill(segments: list[tuple[Segment, frozenset[str]]], kind: str, rows: int, dim: int) -> np.ndarray:
+    """The live chunk or sentence vectors of all segments in one array, each segment copied straight into place."""
+    out = np.empty((rows, dim), np.float32)
+    at = 0
+    for seg, dead in segments:
+        keep = seg.masks(dead)[0 if kind == "chunk" else 1]
+        n = int(keep.sum())
+        seg.vectors(kind, keep, out[at : at + n])
+        at += n
+    if at != rows:
+        raise ValueError(f"{at} {kind} vectors for {rows} {kind}s")
+    return out
