@@ -422,4 +422,6 @@ def _copy(conn: psycopg.Connection[Any], records: list[ArticleRecord], chunk_key
 
 def _document(row: tuple[Any, ...]) -> Document:
     """A Document from a rag_documents row (the date column back to its ISO string)."""
-    return Document(*row[:4], row[4].isoformat() if row[4] else None, *row[5:])
+    doc = Document(*row[:4], row[4].isoformat() if row[4] else None, *row[5:])
+    doc.dropped = [tuple(x) for x in doc.dropped]  # JSON has no tuples
+    return doc

@@ -101,7 +101,8 @@ class Segment:
     def documents(self, dead: set[str] | frozenset[str]) -> list[Document]:
         """The live articles' documents."""
         rows = json.loads((self.folder / "documents.json").read_text(encoding="utf-8"))
-        return [Document(**d) for d in rows if d["article_id"] not in dead]
+        return [Document(**{**d, "dropped": [tuple(x) for x in d["dropped"]]}) for d in rows
+                if d["article_id"] not in dead]
 
     def read(self, dead: set[str] | frozenset[str], vectors: bool = True) -> SegmentData:
         """The live articles' rows (vectors=False: empty vector arrays, for when they are read separately)."""
