@@ -59,7 +59,7 @@ def idf(df: np.ndarray, n_docs: int) -> np.ndarray:
 
 def saturation(tf: np.ndarray, length: np.ndarray, avg_length: float) -> np.ndarray:
     """BM25's term-frequency part: tf / (tf + k1 (1 - b + b length / avg_length)), in [0, 1)."""
-    return tf / (tf + K1 * (1 - B + B * length / avg_length))
+    return tf / (tf + K1 * (1 - B) + (K1 * B / avg_length) * length)  # scalars first: float32 arrays stay float32
 
 
 @dataclass

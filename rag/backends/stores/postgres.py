@@ -1,11 +1,11 @@
-"""The PostgreSQL store: documents, chunks and sentences in tables, searched by pgvector (HNSW) and full-text search.
+"""The PostgreSQL store: documents, chunks and sentences in tables, searched by pgvector (HNSW) and BM25.
 
 Tables (made by the first write; `dim` from the fingerprint): rag_documents (every Document field; date and site are
-indexed columns for filters), rag_chunks (key, chunk_id, article_id, start, end, text, embedding vector(dim), and tsv
-generated from the text with the built-in `indonesian` configuration, GIN-indexed), rag_sentences (key, article_id,
-start, end, text, embedding), and rag_meta (the 'state' row: fingerprint, counts, a version every write bumps, and
-the next free chunk and sentence keys). Both embedding columns have HNSW indexes with vector_ip_ops: vectors are unit
-length, so ordering by the negated inner product (`<#>`) is ordering by cosine.
+indexed columns for filters), rag_chunks (key, chunk_id, article_id, start, end, text, embedding vector(dim), and
+terms, its length for BM25), rag_sentences (key, article_id, start, end, text, embedding), rag_postings (BM25 with
+the FAISS store's analysis and formula: postgres_lexical.py), and rag_meta (the 'state' row: schema, fingerprint,
+counts, the chunks' total length for BM25, a version every write bumps, and the next free chunk and sentence keys). Both embedding columns have HNSW indexes with vector_ip_ops: vectors are unit length, so ordering
+by the negated inner product (`<#>`) is ordering by cosine.
 
 Keys come from the counters in rag_meta, taken by the writer under a transaction advisory lock, so an article's
 sentences (and chunks) get consecutive keys in document order and a key is never reused: a row fetched by key never
@@ -31,11 +31,13 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
+from rag.backends.stores import postgres_lexical as bm25
 from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
-from rag.backends.stores.lexical import content_words
+from rag.backends.stores.lexical import TermCounts
 from rag.errors import IndexError_
 from rag.types import ArticleFilter, Chunk, Document, Sentence
 
+SCHEMA = 2  # 1: full-text search (ts_rank, no IDF); 2: BM25 postings
 INGEST_LOCK, WRITE_LOCK = 0x52414701, 0x52414702  # advisory lock keys: a whole ingest; one write transaction
 COPY_BATCH = 256  # articles per COPY round in a write
 EF_SEARCH = 100  # HNSW candidate list (raised to 2k for larger k)
@@ -51,25 +53,17 @@ CREATE TABLE rag_documents (article_id text PRIMARY KEY, source_file text NOT NU
   signature jsonb NOT NULL);
 CREATE TABLE rag_chunks (key bigint PRIMARY KEY, chunk_id text NOT NULL, article_id text NOT NULL,
   "start" integer NOT NULL, "end" integer NOT NULL, text text NOT NULL, embedding vector({dim}) NOT NULL,
-  tsv tsvector GENERATED ALWAYS AS (to_tsvector('indonesian', text)) STORED);
+  terms integer NOT NULL);
 CREATE TABLE rag_sentences (key bigint PRIMARY KEY, article_id text NOT NULL, "start" integer NOT NULL,
   "end" integer NOT NULL, text text NOT NULL, embedding vector({dim}) NOT NULL);
-"""
+""" + bm25.TABLES
 _INDEXES = f"""
 CREATE INDEX rag_documents_date_site ON rag_documents (date, site);
 CREATE INDEX rag_documents_duplicate_of ON rag_documents (duplicate_of);
 CREATE INDEX rag_chunks_article ON rag_chunks (article_id);
 CREATE INDEX rag_sentences_article ON rag_sentences (article_id);
-CREATE INDEX rag_chunks_tsv ON rag_chunks USING gin (tsv);
 CREATE INDEX rag_chunks_embedding ON rag_chunks {HNSW};
 CREATE INDEX rag_sentences_embedding ON rag_sentences {HNSW};
-"""
-# The query's lexemes exactly as to_tsvector makes them, OR-ed: any chunk holding any of them is a hit (as with BM25).
-_LEXICAL = rf"""
-WITH q AS (SELECT string_agg('''' || replace(replace(w, '\', '\\'), '''', '''''') || '''', ' | ')::tsquery AS q
-           FROM unnest(tsvector_to_array(to_tsvector('indonesian', %s))) AS w)
-SELECT {_CHUNK}, ts_rank(tsv, q.q, 1) AS score FROM rag_chunks, q WHERE tsv @@ q.q {{filter}}
-ORDER BY score DESC, key LIMIT %s
 """
 _META = "article_id, source_file, title, url, date, date_source, site, content_hash, author, source_format, encoding, " \
         "part, duplicate_of"
@@ -154,9 +148,8 @@ class PostgresStore:
         state = self._state()
         if state is None:
             raise IndexError_(f"no index at {self.describe()}", "build it with `rag ingest` (default articles: seeds/)")
-        if state["fingerprint"].get("format_version") != FORMAT_VERSION:
-            raise IndexError_(f"the index at {self.describe()} was written by another version of rag-news",
-                              "rebuild it with `rag ingest --rebuild`")
+        if state["fingerprint"].get("format_version") != FORMAT_VERSION or state.get("schema", 1) != SCHEMA:
+            raise _other_version(self.describe())
         reader = self._reader
         if reader is None or reader.version != state["version"]:
             reader = self._reader = PostgresReader(self, state)
@@ -188,23 +181,29 @@ class PostgresStore:
             row = conn.execute("SELECT value FROM rag_meta WHERE name = 'state'").fetchone()
             old = row[0] if row else {}
             fresh = replace_all or not row
+            if not fresh and old.get("schema", 1) != SCHEMA:
+                raise _other_version(self.describe())
+            length = 0 if fresh else old["lexical"]["terms"]  # all chunks' lengths, for BM25's average
             if fresh:
-                conn.execute("DROP TABLE IF EXISTS rag_documents, rag_chunks, rag_sentences")
+                conn.execute("DROP TABLE IF EXISTS rag_documents, rag_chunks, rag_sentences, rag_terms, rag_postings")
                 conn.execute(_TABLES.format(dim=int(fingerprint["dim"])))
             else:
-                _delete(conn, list(deletes))
+                length -= _delete(conn, list(deletes))
             register_vector(conn)
             keys = (old.get("next_chunk_key", 0), old.get("next_sentence_key", 0))
             for batch in _batches(upserts, COPY_BATCH):
                 if not fresh:
-                    _delete(conn, [r.doc.article_id for r in batch])
-                keys = _copy(conn, batch, *keys)
+                    length -= _delete(conn, [r.doc.article_id for r in batch])
+                terms = TermCounts.of(c.text for r in batch for c in r.chunks)
+                keys = _copy(conn, batch, *keys, terms)
+                length += int(terms.lengths().sum())
             if fresh:
                 conn.execute("SET LOCAL maintenance_work_mem = '1GB'")  # room to build the HNSW graphs in memory
                 conn.execute(_INDEXES)
             counts = conn.execute("SELECT (SELECT count(*) FROM rag_documents), (SELECT count(*) FROM rag_chunks), "
                                   "(SELECT count(*) FROM rag_sentences)").fetchone() or (0, 0, 0)
-            state = {"fingerprint": fingerprint, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            state = {"schema": SCHEMA, "fingerprint": fingerprint, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                     "lexical": {"terms": length},
                      "articles": counts[0], "chunks": counts[1], "sentences": counts[2],
                      "version": old.get("version", 0) + 1, "next_chunk_key": keys[0], "next_sentence_key": keys[1]}
             conn.execute("INSERT INTO rag_meta VALUES ('state', %s) ON CONFLICT (name) DO UPDATE SET value = "
@@ -359,12 +358,14 @@ class PostgresReader:
         return [(r[0], float(r[6])) for r in rows]
 
     def lexical_search(self, query: str, k: int, where: ArticleFilter | None = None) -> list[tuple[int, float]]:
-        """The k best chunks holding any of the query's content words (ts_rank > 0), best first."""
-        words = content_words(query)  # what the default store's BM25 ignores: stopwords and question words
-        cond, params = _filter_sql(where)
-        rows = self.store._fetch(_LEXICAL.format(filter=cond), (" ".join(words), *params, k)) if words else []
-        self._chunks.update((r[0], Chunk(*r[1:6])) for r in rows)
-        return [(r[0], float(r[6])) for r in rows if r[6] > 0]
+        """The k best chunks by BM25 (the FAISS store's ranking), best first."""
+        def admitted() -> np.ndarray:
+            cond, params = _filter_sql(where)
+            return np.array([r[0] for r in self.store._fetch(f"SELECT key FROM rag_chunks WHERE true {cond}", params)],
+                            np.int64)
+
+        return bm25.search(self.store._fetch, query, k, self.state["chunks"], self.state["lexical"]["terms"],
+                           admitted if where else None)
 
     def dense_sentence_search(self, query_vector: np.ndarray, k: int, where: ArticleFilter | None = None,
                               ) -> list[tuple[int, float]]:
@@ -386,16 +387,21 @@ def _batches(records: Iterable[ArticleRecord], size: int) -> Iterator[list[Artic
         yield batch
 
 
-def _delete(conn: psycopg.Connection[Any], article_ids: list[str]) -> None:
-    """Remove these articles' rows from the three tables."""
-    if article_ids:
-        for table in ("rag_documents", "rag_chunks", "rag_sentences"):
-            conn.execute(f"DELETE FROM {table} WHERE article_id = ANY(%s)", (article_ids,))
+def _delete(conn: psycopg.Connection[Any], article_ids: list[str]) -> int:
+    """Remove these articles' rows and postings; the total BM25 length of their chunks."""
+    if not article_ids:
+        return 0
+    length = bm25.remove_postings(conn, article_ids)
+    for table in ("rag_documents", "rag_chunks", "rag_sentences"):
+        conn.execute(f"DELETE FROM {table} WHERE article_id = ANY(%s)", (article_ids,))
+    return length
 
 
 def _copy(conn: psycopg.Connection[Any], records: list[ArticleRecord], chunk_key: int, sentence_key: int,
-          ) -> tuple[int, int]:
-    """COPY the records' rows (binary), each article's chunks and sentences on consecutive keys; the next free keys."""
+          terms: TermCounts) -> tuple[int, int]:
+    """COPY the records' rows (binary) and their chunks' postings (terms: one row per chunk, in order), each
+    article's chunks and sentences on consecutive keys; the next free keys."""
+    first_chunk, lengths = chunk_key, terms.lengths().tolist()
     with conn.cursor() as cur:
         with cur.copy(f"COPY rag_documents ({_DOC}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["text"] * 4 + ["date"] + ["text"] * 4 + ["jsonb"] * 2 + ["text"] * 3 + ["int4", "text",
@@ -405,11 +411,12 @@ def _copy(conn: psycopg.Connection[Any], records: list[ArticleRecord], chunk_key
                 copy.write_row((d.article_id, d.source_file, d.title, d.url, day, d.date_source, d.site, d.text,
                                 d.content_hash, d.dropped, d.warnings, d.author, d.source_format, d.encoding, d.part,
                                 d.duplicate_of, d.signature))
-        with cur.copy(f"COPY rag_chunks ({_CHUNK}, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "text", "text", "int4", "int4", "text", "vector"])
+        with cur.copy(f"COPY rag_chunks ({_CHUNK}, embedding, terms) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "text", "text", "int4", "int4", "text", "vector", "int4"])
             for r in records:
                 for c, v in zip(r.chunks, r.chunk_vectors):
-                    copy.write_row((chunk_key, c.chunk_id, c.article_id, c.start, c.end, c.text, v))
+                    copy.write_row((chunk_key, c.chunk_id, c.article_id, c.start, c.end, c.text, v,
+                                    lengths[chunk_key - first_chunk]))
                     chunk_key += 1
         with cur.copy(f"COPY rag_sentences ({_SENTENCE}, embedding) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["int8", "text", "int4", "int4", "text", "vector"])
@@ -417,7 +424,13 @@ def _copy(conn: psycopg.Connection[Any], records: list[ArticleRecord], chunk_key
                 for s, v in zip(r.sentences, r.sentence_vectors):
                     copy.write_row((sentence_key, s.article_id, s.start, s.end, r.doc.text[s.start : s.end], v))
                     sentence_key += 1
+    bm25.add_postings(conn, list(range(first_chunk, chunk_key)), terms)
     return chunk_key, sentence_key
+
+
+def _other_version(where: str) -> IndexError_:
+    return IndexError_(f"the index at {where} was written by another version of rag-news (before BM25 search)",
+                       "rebuild it with `rag ingest --rebuild`")
 
 
 def _document(row: tuple[Any, ...]) -> Document:
