@@ -4,8 +4,9 @@ Tables (made by the first write; `dim` from the fingerprint): rag_documents (eve
 indexed columns for filters), rag_chunks (key, chunk_id, article_id, start, end, text, embedding vector(dim), and
 terms, its length for BM25), rag_sentences (key, article_id, start, end, text, embedding), rag_postings (BM25 with
 the FAISS store's analysis and formula: postgres_lexical.py), and rag_meta (the 'state' row: schema, fingerprint,
-counts, the chunks' total length for BM25, a version every write bumps, and the next free chunk and sentence keys). Both embedding columns have HNSW indexes with vector_ip_ops: vectors are unit length, so ordering
-by the negated inner product (`<#>`) is ordering by cosine.
+counts, the chunks' total length for BM25, a version every write bumps, and the next free chunk and sentence keys).
+Both embedding columns have HNSW indexes with vector_ip_ops: vectors are unit length, so ordering by the negated
+inner product (`<#>`) is ordering by cosine.
 
 Keys come from the counters in rag_meta, taken by the writer under a transaction advisory lock, so an article's
 sentences (and chunks) get consecutive keys in document order and a key is never reused: a row fetched by key never
