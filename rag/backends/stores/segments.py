@@ -196,7 +196,7 @@ def plan_merge(sizes: list[int], dead_rows: int) -> list[int]:
     All of them once DEAD_SHARE of the stored rows is dead; else every segment of the smallest size tier
     (rows in [TIER^t, TIER^(t+1))) that holds TIER or more segments; else none. A row is so rewritten about once
     per tier (log_TIER of the index size) over its life, and a small change never touches the large segments."""
-    if len(sizes) > 1 and dead_rows >= DEAD_SHARE * (sum(sizes) + dead_rows):
+    if sizes and dead_rows >= DEAD_SHARE * (sum(sizes) + dead_rows):
         return list(range(len(sizes)))
     tiers: dict[int, list[int]] = {}
     for i, size in enumerate(sizes):
