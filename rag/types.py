@@ -29,11 +29,9 @@ class Document:
     signature: list[int] = field(default_factory=list)  # MinHash of the text, for near-duplicate detection
 
     def meta(self) -> dict[str, Any]:
-        """Metadata without the text, the cleaning log and the signature."""
-        d = asdict(self)
-        for k in ("text", "dropped", "warnings", "signature"):
-            d.pop(k)
-        return d
+        """Metadata without the text, the cleaning log and the signature (the rest are plain values: no deep copy,
+        which cost 2 ms an article)."""
+        return {k: v for k, v in vars(self).items() if k not in ("text", "dropped", "warnings", "signature")}
 
 
 @dataclass

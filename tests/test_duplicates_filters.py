@@ -222,3 +222,21 @@ def test_a_period_question_reads_the_openings_of_that_periods_articles(folder: P
     assert [m["site"] for m in r.passages[0].also_reported_by] == ["liputantulungagung.com"]
     empty = Assistant(s, FakeEmbedder(), FakeGenerator("x"), store).ask("What happened in May 2019?")
     assert empty.refused and not empty.passages
+
+
+def test_candidate_pairs_are_the_ones_datasketch_lsh_proposes() -> None:
+    from datasketch import LeanMinHash, MinHashLSH
+
+    from rag.ingest.duplicates import NUM_PERM, SCHEME, candidate_pairs
+
+    texts = [f.read_text(encoding="utf-8") for f in sorted(SEEDS.glob("*.txt"))]
+    texts += [syndicated_copy(ORIGINAL.read_text(encoding="utf-8"))]
+    texts += [" ".join(t.split()[i : i + 60]) for t in texts for i in range(0, 240, 20)]  # overlapping pieces
+    matrix = np.array([signature(t) for t in texts], dtype=np.uint64)
+    for threshold in (0.1, 0.3, 0.5):
+        lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        hashes = [LeanMinHash(seed=1, hashvalues=row, scheme=SCHEME) for row in matrix]
+        for i, h in enumerate(hashes):
+            lsh.insert(i, h)
+        theirs = {(min(i, j), max(i, j)) for i, h in enumerate(hashes) for j in lsh.query(h) if i != j}
+        assert {tuple(p) for p in candidate_pairs(matrix, threshold).tolist()} == theirs and theirs

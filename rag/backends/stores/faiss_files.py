@@ -174,29 +174,32 @@ class Index:
         return self.lexical.search(query, k, self._admitted(where, "chunks") if where else None)
 
     @classmethod
-    def load(cls, index_dir: Path) -> Index:
+    def load(cls, index_dir: Path, opened: dict[str, Segment] | None = None) -> Index:
         """Load the live generation; clear errors when it is missing or damaged (read again when a write switched
-        to a newer one and removed files while they were being read)."""
+        to a newer one and removed files while they were being read). opened: segments already opened, by name."""
         for _ in range(5):
             pointer = _pointer(index_dir)
             if pointer is None:
                 raise IndexError_(f"no index at {index_dir}", "build it with `rag ingest` (default articles: seeds/)")
             try:
-                return cls._load(index_dir, pointer)
+                return cls._load(index_dir, pointer, {} if opened is None else opened)
             except FileNotFoundError as e:
                 if pointer == _pointer(index_dir):
                     raise _damaged(index_dir, e) from e
         raise IndexError_(f"the index at {index_dir} kept changing while it was read", "try again")
 
     @classmethod
-    def _load(cls, index_dir: Path, pointer: str) -> Index:
+    def _load(cls, index_dir: Path, pointer: str, opened: dict[str, Segment]) -> Index:
         try:
             meta = read_manifest(index_dir, pointer)
             if meta.get("fingerprint", {}).get("format_version") != FORMAT_VERSION or meta["layout"] > LAYOUT:
                 raise IndexError_(f"the index at {index_dir} was written by another version of rag-news",
                                   "rebuild it with `rag ingest --rebuild`")
             dim = meta["fingerprint"]["dim"]
-            segments = [(Segment.open(index_dir / s["name"]), frozenset(s["dead"])) for s in meta["segments"]]
+            for s in meta["segments"]:
+                if s["name"] not in opened:
+                    opened[s["name"]] = Segment.open(index_dir / s["name"])
+            segments = [(opened[s["name"]], frozenset(s["dead"])) for s in meta["segments"]]
             parts = [seg.read(dead, vectors=False) for seg, dead in segments]
             chunks = [c for p in parts for c in p.chunks]
             sentences = [s for p in parts for s in p.sentences]
@@ -230,7 +233,7 @@ class FaissStore:
     def snapshot(self) -> Index:
         """The live generation, reloaded when a write (from any process) has switched to a new one."""
         if self._loaded is None or _pointer(self.index_dir) != self._pointer:
-            self._loaded = Index.load(self.index_dir)
+            self._loaded = Index.load(self.index_dir, self._segments)
             self._pointer = self._loaded.path.name if self._loaded.path else None
         return self._loaded
 

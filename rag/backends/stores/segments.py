@@ -75,6 +75,7 @@ class Segment:
 
     folder: Path
     articles: list[tuple[str, int, int]]
+    _documents: list[Document] | None = None  # parsed once (a segment never changes)
 
     @property
     def name(self) -> str:
@@ -100,9 +101,10 @@ class Segment:
 
     def documents(self, dead: set[str] | frozenset[str]) -> list[Document]:
         """The live articles' documents."""
-        rows = json.loads((self.folder / "documents.json").read_text(encoding="utf-8"))
-        return [Document(**{**d, "dropped": [tuple(x) for x in d["dropped"]]}) for d in rows
-                if d["article_id"] not in dead]
+        if self._documents is None:
+            rows = json.loads((self.folder / "documents.json").read_text(encoding="utf-8"))
+            self._documents = [Document(**{**d, "dropped": [tuple(x) for x in d["dropped"]]}) for d in rows]
+        return [d for d in self._documents if d.article_id not in dead]
 
     def read(self, dead: set[str] | frozenset[str], vectors: bool = True) -> SegmentData:
         """The live articles' rows (vectors=False: empty vector arrays, for when they are read separately)."""
@@ -151,7 +153,7 @@ def write_segment(index_dir: Path, generation: int, data: SegmentData) -> Segmen
     _fsync(tmp)
     os.rename(tmp, index_dir / name)
     _fsync(index_dir)
-    return Segment(index_dir / name, articles)
+    return Segment(index_dir / name, articles, list(data.docs))
 
 
 def read_manifest(index_dir: Path, name: str) -> dict[str, Any]:

@@ -1,0 +1,88 @@
+"""An embedder behind any OpenAI-compatible `/v1/embeddings` server (`openai:http://HOST:PORT/v1`): llama.cpp's
+server with an embedding GGUF, vLLM, Ollama, Hugging Face text-embeddings-inference, so a team can embed an archive
+on a bigger machine. The e5 query/passage prefixes are added here, the server sees plain texts; vectors are
+normalised here to unit length, as the stores expect.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from rag.errors import ModelError
+
+REQUEST_TEXTS = 64  # texts per request
+
+
+class OpenAICompatibleEmbedder:
+    """The Embedder protocol over an embeddings endpoint, through the `openai` client."""
+
+    def __init__(self, name: str, base_url: str, model: str | None, api_key: str, query_prefix: str,
+                 passage_prefix: str, timeout: float = 120.0) -> None:
+        import openai
+
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.query_prefix, self.passage_prefix = query_prefix, passage_prefix
+        self.client = openai.OpenAI(base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=2)
+        self._model, self._dim = model, None
+        self._lock = threading.Lock()
+
+    def _failed(self, e: Exception) -> ModelError:
+        return ModelError(f"the embedding server at {self.base_url} did not answer ({type(e).__name__}: {e})",
+                          "start it (e.g. `python -m llama_cpp.server --model EMBEDDER.gguf --embedding true`) or "
+                          "fix RAG_EMBEDDER")
+
+    @property
+    def model(self) -> str:
+        """The model to ask for: the configured one, else the server's first."""
+        import openai
+
+        with self._lock:
+            if self._model is None:
+                try:
+                    models = self.client.models.list().data
+                except openai.OpenAIError as e:
+                    raise self._failed(e) from e
+                if not models:
+                    raise ModelError(f"the embedding server at {self.base_url} lists no models",
+                                     "load a model there or set RAG_EMBEDDER_MODEL")
+                self._model = models[0].id
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        """Vector length (asked of the server once, with a probe text)."""
+        if self._dim is None:
+            self._dim = int(self._embed(["dim"]).shape[1])
+        return self._dim
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors for texts as they are (no prefix), REQUEST_TEXTS per request."""
+        import openai
+
+        rows = []
+        for start in range(0, len(texts), REQUEST_TEXTS):
+            part = texts[start:start + REQUEST_TEXTS]
+            try:
+                reply = self.client.embeddings.create(model=self.model, input=part, encoding_format="float")
+            except openai.OpenAIError as e:
+                raise self._failed(e) from e
+            data = sorted(reply.data, key=lambda d: d.index)
+            if len(data) != len(part):
+                raise ModelError(f"the embedding server at {self.base_url} returned {len(data)} vectors for "
+                                 f"{len(part)} texts")
+            rows.append(np.asarray([d.embedding for d in data], dtype=np.float32))
+        vectors = np.vstack(rows)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Vectors for passages (with the passage prefix)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._embed([self.passage_prefix + t for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One vector for a query (with the query prefix)."""
+        return self._embed([self.query_prefix + text])[0]
