@@ -237,6 +237,11 @@ class FaissStore:
             self._pointer = self._loaded.path.name if self._loaded.path else None
         return self._loaded
 
+    def _forget_others(self, meta: dict[str, Any]) -> None:
+        """Drop the cached segments a manifest no longer lists (merged away or superseded)."""
+        live = {s["name"] for s in meta["segments"]}
+        self._segments = {name: seg for name, seg in self._segments.items() if name in live}
+
     def _manifest(self) -> dict[str, Any] | None:
         pointer = _pointer(self.index_dir)
         try:
@@ -296,7 +301,7 @@ class FaissStore:
             meta = manifest(generation, fingerprint, time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                             kept + [(seg, frozenset()) for seg in new])
             switch(self.index_dir, meta)
-            self._merge_small(meta)
+            self._forget_others(self._merge_small(meta))
 
     def _write_segments(self, upserts: Iterable[ArticleRecord], generation: int, dim: int) -> list[Segment]:
         """The upserts as new segment folders (not yet live), one every FLUSH_ROWS chunk and sentence rows."""
@@ -315,15 +320,16 @@ class FaissStore:
             self._segments[seg.name] = seg
         return written
 
-    def _merge_small(self, meta: dict[str, Any]) -> None:
-        """Merge segments as `plan_merge` says, each merge its own atomic switch, until it says none."""
+    def _merge_small(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """Merge segments as `plan_merge` says, each merge its own atomic switch, until it says none; the last
+        manifest."""
         while True:
             live = self._live(meta)
             sizes = [sum(c for a, c, _ in seg.articles if a not in dead) for seg, dead in live]
             dead_rows = sum(c for seg, dead in live for a, c, _ in seg.articles if a in dead)
             chosen = plan_merge(sizes, dead_rows)
             if not chosen:
-                return
+                return meta
             dim = meta["fingerprint"]["dim"]
             data = SegmentData.concat([live[i][0].read(live[i][1]) for i in chosen], dim)
             merged = write_segment(self.index_dir, meta["generation"] + 1, data)
