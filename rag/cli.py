@@ -230,7 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int)
     s.add_argument("--out", type=Path, default=None, help="report folder (default: eval/results)")
     s.add_argument("--json", action="store_true", help="print per-question results as JSON lines")
-    s.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    s.add_argument("--limit", type=int, default=None,
+                   help="only the first N questions (with --benchmark: N answerable questions, chosen by a fixed hash)")
+    s.add_argument("--benchmark", nargs=2, metavar=("NAME", "FILE"), default=None,
+                   help="an external benchmark instead of --questions: `facqa SPLIT.csv` (IndoNLU FacQA); its "
+                        "passages are indexed in their own folder under index/benchmarks/")
+    s.add_argument("--unanswerable", type=int, default=0, metavar="N",
+                   help="with --benchmark: leave out the passages of N questions (kept only when their answer is in "
+                        "no other passage), so they must be refused")
     s.add_argument("--baseline", choices=["naive"], default=None,
                    help="also run PrivateGPT 0.6's default recipe on the same models; table side by side")
     s.add_argument("--ablation", action="store_true",
