@@ -86,8 +86,9 @@ class Settings(BaseSettings):
 
     # Evidence given to the model: "sentences" (the best sentences and their neighbours, ~300 tokens)
     # or "chunks" (the top_k fused chunks whole, as before). Tuned on eval/dev.
-    evidence: Literal["sentences", "chunks"] = "sentences"
+    evidence: Literal["sentences", "windows", "chunks"] = "sentences"
     evidence_max_chars: int = Field(1200, ge=200, le=8000, description="budget for all evidence sentences")
+    evidence_window: int = Field(2, ge=1, le=5, description="windows: sentences each side of a key sentence")
     evidence_max_key: int = Field(5, ge=1, le=20, description="key sentences at most")
     evidence_margin: float = Field(0.12, ge=0, le=1, description="key sentences score within this of the best")
     evidence_lexical_weight: float = Field(0.15, ge=0, le=1)
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
     period_max_articles: int = Field(5, ge=1, le=20)
 
     # Prompt: "plain" (answer from the context; code adds the citations) or "numbered" (the model writes [n])
-    prompt_style: Literal["plain", "numbered"] = "plain"
+    prompt_style: Literal["plain", "numbered", "complete", "open"] = "plain"
 
     # Attribution: code checks, moves or drops the model's [n] markers by sentence similarity
     attribution: bool = True
@@ -110,6 +111,12 @@ class Settings(BaseSettings):
     gate_p_refuse: float = Field(0.35, ge=0, le=1, description="refuse at or above this probability")
     gate_p_refuse_soft: float = Field(0.02, ge=0, le=1, description="... or this one when evidence is middling")
     gate_evidence_soft: float = Field(0.97, ge=0, le=2, description="'middling': best evidence score below this")
+    # Answerability check: before generating, "does the context state the answer?" read from the reply's first token
+    # (reuses the evidence prompt llama.cpp already processed); refuse when P(yes) is below check_min
+    answer_check: bool = False
+    check_min: float = Field(0.5, ge=0, le=1)
+    # Names in the answer found in none of the evidence (after near misses are respelled) refuse the answer
+    verify_names: bool = True
 
     # Generator: "qwen2.5-coder-1.5b" (default), "smollm2-135m" (tiny, for tests), a .gguf path,
     # "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub), or "openai:http://HOST:PORT/v1" for any

@@ -14,11 +14,12 @@ from typing import Any, Iterator, Union
 
 from rag.ingest.formats import read_bytes, unsupported_reason
 from rag.answer.attribution import AttributionParams, attribute, split_claims
-from rag.answer.citations import CheckedAnswer, check_citations, says_not_found, unsupported_numbers
+from rag.answer.citations import CheckedAnswer, check_citations, says_not_found
+from rag.answer.faithful import check_names, evidence_language, unsupported_figures
 from rag.ingest.clean import clean_article
 from rag.errors import BadInputError
 from rag.answer.followup import needs_rewrite, rewrite_question
-from rag.answer.evidence import EvidenceParams, lead_passages, select_evidence
+from rag.answer.evidence import EvidenceParams, lead_passages, select_evidence, within_budget
 from rag.answer.period import period_question
 from rag.backends.embedders.base import Embedder
 from rag.backends.generators.base import GenerationReport, Generator
@@ -26,7 +27,7 @@ from rag.backends.stores.base import Store, StoreReader
 from rag.ingest.run import IngestReport, check_compatible, ingest
 from rag.answer.language import REFUSAL, SUPPORTED, UNSUPPORTED_REPLY, detect_language
 from rag.answer.policy import Decision, Policy, Reason, Signals, decide
-from rag.answer.prompt import build_messages, source_line
+from rag.answer.prompt import CHECK_OPTIONS, build_messages, check_messages, source_line
 from rag.answer.retrieve import Retrieval, retrieve
 from rag.settings import Settings
 from rag.types import ArticleFilter, Citation, Passage
@@ -188,18 +189,27 @@ class Assistant:
         """The answer policy from the settings."""
         st = self.settings
         return Policy(gate=st.gate, p_refuse_max=st.gate_p_refuse, p_refuse_soft=st.gate_p_refuse_soft,
-                      evidence_soft=st.gate_evidence_soft)
+                      evidence_soft=st.gate_evidence_soft, check=st.answer_check, check_min=st.check_min,
+                      refuse_unsupported_names=st.verify_names)
 
     def evidence(self, found: Retrieval, question: str, index: StoreReader | None = None,
                  where: ArticleFilter | None = None) -> list[Passage]:
-        """What the model reads: the selected sentences (default) or the top fused chunks."""
-        if self.settings.evidence == "chunks" or found.query_vector is None:
-            return found.passages
+        """What the model reads: sentence windows (default), selected sentences, or the top fused chunks."""
         st = self.settings
+        if st.evidence == "chunks" or found.query_vector is None:
+            return within_budget(found.passages, st.evidence_max_chars)
         params = EvidenceParams(max_chars=st.evidence_max_chars, max_key=st.evidence_max_key, margin=st.evidence_margin,
                                 lexical_weight=st.evidence_lexical_weight, neighbours=st.evidence_neighbours,
-                                chunk_prior=st.evidence_chunk_prior)
+                                chunk_prior=st.evidence_chunk_prior,
+                                window=st.evidence_window if st.evidence == "windows" else 0)
         return select_evidence(index or self.index, question, found.query_vector, found.ranked, params, where)
+
+    def check(self, messages: list[dict[str, str]]) -> tuple[float | None, float]:
+        """The answerability check on an answer prompt: P(yes) (None when the backend cannot tell) and its seconds."""
+        t0 = time.perf_counter()
+        choose = getattr(self.generator, "choose", None)
+        probs = choose(check_messages(messages), CHECK_OPTIONS) if choose else None
+        return (round(probs["yes"], 4) if probs else None), round(time.perf_counter() - t0, 4)
 
     def period_evidence(self, found: Retrieval, where: ArticleFilter, index: StoreReader) -> list[Passage]:
         """For a question about a period: the openings of the period's articles, best retrieved first, then by date."""
@@ -213,9 +223,15 @@ class Assistant:
     def verify(
         self, raw: str, passages: list[Passage], signals: Signals, language: str, question: str,
         attribution: bool | None = None, policy: Policy | None = None, index: StoreReader | None = None,
+        faithful: bool = True,
     ) -> tuple[CheckedAnswer, Decision, dict[str, int], Signals]:
-        """After generation: markers checked (or re-attributed by code), then the policy decides on the full signals."""
+        """After generation: names respelled where the model misspelt the evidence's (faithful), markers checked (or
+        re-attributed by code), figures and names checked against what the model saw; the policy decides."""
         stats: dict[str, int] = {}
+        seen = [f"{source_line(p)}\n{p.text}" for p in passages] + [question]  # everything the model was shown
+        names = check_names(raw, seen + list(REFUSAL.values()), same_language=language == evidence_language(passages))
+        if faithful:
+            raw = names.text  # near-miss names respelled as the evidence spells them
         if attribution if attribution is not None else self.settings.attribution:
             claims = split_claims(raw)
             vectors = self.embedder.embed_passages([c.text for c in claims]) if claims else None
@@ -228,29 +244,33 @@ class Assistant:
             checked = check_citations(raw, passages)
         signals = replace(
             signals, answer_empty=not raw, said_not_found=bool(raw) and says_not_found(raw, REFUSAL[language]),
-            # A figure is invented when the model saw it nowhere: not in the passages, their source lines (the
-            # article dates), or the question.
-            invented_figures=tuple(unsupported_numbers(
-                checked.text, [f"{source_line(p)}\n{p.text}" for p in passages] + [question])),
+            # A figure or name is unsupported when the model saw it nowhere: not in the passages, their source lines
+            # (titles, sites, article dates), or the question.
+            invented_figures=tuple(unsupported_figures(checked.text, seen)),
+            unsupported_names=tuple(names.unsupported),
             cited=bool(checked.citations),
         )
+        if names.snapped:
+            stats["names_respelled"] = len(names.snapped)
         return checked, decide(signals, policy or self.policy), stats, signals
 
     def ask_stream(
         self, question: str, top_k: int | None = None, max_tokens: int | None = None,
         history: list[tuple[str, str]] | None = None, gate: bool | None = None, where: ArticleFilter | None = None,
+        record_check: bool = False,
     ) -> Iterator[Event]:
         """Answer a question as events: Retrieved, then Token pieces, then Done with the verified result.
 
         where: only articles it admits are searched (dates, sites); a question about a period ("what happened in May
-        2023") adds that period when `where` sets no dates. gate=False generates even when the first token says the
-        model will refuse (evaluation records both)."""
+        2023") adds that period when `where` sets no dates. gate=False generates even when the first token or the
+        answerability check says the model will refuse; record_check runs the check even when the policy does not
+        use it (evaluation records every signal and re-decides)."""
         t0 = time.perf_counter()
         q = validate_question(question, self.settings)
         language = detect_language(q)
         timings: dict[str, float | None] = {"retrieval": None, "first_token": None, "total": None}
         base = dict(question=q, model=self.model_names(), language=language)
-        policy = self.policy if gate is None else replace(self.policy, gate=gate)
+        policy = self.policy if gate is None else replace(self.policy, gate=gate, check=gate and self.policy.check)
         if language not in SUPPORTED:
             decision = decide(Signals(language_supported=False), policy)
             yield Retrieved([], None, refused=True)
@@ -291,6 +311,13 @@ class Assistant:
             yield refusal(decision.reason)
             return
         messages = build_messages(search_q, passages, language, self.settings.prompt_style)
+        if (policy.check or record_check) and not period:  # a period question is answered by any article in it
+            p_answerable, timings["check"] = self.check(messages)
+            signals = replace(signals, p_answerable=p_answerable)
+            decision = decide(signals, policy)
+            if not decision.answer:  # the model judges the context does not state the answer: no generation
+                yield refusal(decision.reason)
+                return
         report = GenerationReport(watch=[REFUSAL[language], REFUSAL["en"], REFUSAL["id"]])
         pieces: list[str] = []
         stream = self.generator.stream(messages, max_tokens or self.settings.max_tokens, self.settings.temperature,

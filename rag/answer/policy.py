@@ -20,6 +20,8 @@ class Reason(str, Enum):
     MODEL_LIKELY_REFUSES = "model_likely_refuses"  # first-token refusal probability over the threshold
     MODEL_SAID_NOT_FOUND = "model_said_not_found"
     INVENTED_FIGURE = "invented_figure"
+    UNSUPPORTED_NAME = "unsupported_name"  # a name in the answer is in none of the evidence the model saw
+    NOT_IN_CONTEXT = "not_in_context"  # the answerability check: the model judges the context does not state it
     EMPTY_ANSWER = "empty_answer"
 
 
@@ -31,9 +33,11 @@ class Signals:
     weak_evidence: bool = False
     evidence_score: float | None = None  # best evidence sentence score (cosine + lexical bonus)
     p_refuse: float | None = None  # the model's probability of starting the refusal sentence
+    p_answerable: float | None = None  # the answerability check: P(yes) of "does the context state the answer?"
     answer_empty: bool | None = None
     said_not_found: bool | None = None
     invented_figures: tuple[str, ...] = ()
+    unsupported_names: tuple[str, ...] = ()
     cited: bool | None = None  # at least one verified citation
 
 
@@ -46,6 +50,9 @@ class Policy:
     p_refuse_soft: float = 0.02  # ... or at least this likely while the evidence is only middling
     evidence_soft: float = 0.97  # "middling": best evidence score below this
     refuse_invented_figures: bool = True
+    refuse_unsupported_names: bool = True
+    check: bool = True  # use the answerability check
+    check_min: float = 0.5  # refuse when the answerability check's P(yes) is below this (0.5: the model's own call)
 
 
 @dataclass(frozen=True)
@@ -70,10 +77,14 @@ def decide(s: Signals, policy: Policy) -> Decision:
         middling = s.evidence_score is not None and s.evidence_score < policy.evidence_soft
         if s.p_refuse >= policy.p_refuse_max or (middling and s.p_refuse >= policy.p_refuse_soft):
             return Decision(False, Reason.MODEL_LIKELY_REFUSES)
+    if policy.check and s.p_answerable is not None and s.p_answerable < policy.check_min:
+        return Decision(False, Reason.NOT_IN_CONTEXT)
     if s.answer_empty:
         return Decision(False, Reason.EMPTY_ANSWER)
     if s.said_not_found:
         return Decision(False, Reason.MODEL_SAID_NOT_FOUND)
     if policy.refuse_invented_figures and s.invented_figures:
         return Decision(False, Reason.INVENTED_FIGURE)
+    if policy.refuse_unsupported_names and s.unsupported_names:
+        return Decision(False, Reason.UNSUPPORTED_NAME)
     return Decision(True, uncited=s.cited is False)
