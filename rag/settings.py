@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     check_min: float = Field(0.5, ge=0, le=1)
     # Names in the answer found in none of the evidence (after near misses are respelled) refuse the answer
     verify_names: bool = True
+    # A question whose names or figures appear in none of the evidence is refused before generation
+    verify_subjects: bool = False
 
     # Generator: "qwen2.5-coder-1.5b" (default), "smollm2-135m" (tiny, for tests), a .gguf path,
     # "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub), or "openai:http://HOST:PORT/v1" for any

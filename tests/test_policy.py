@@ -82,3 +82,24 @@ def test_a_year_from_the_article_date_the_model_was_shown_is_not_invented(tmp_pa
         _, decision, _, signals = assistant.verify(answer, [p], kept, "en", "When was it announced?", attribution=False)
         assert decision.answer == (not invented) and (decision.reason is Reason.INVENTED_FIGURE) == bool(invented)
         assert signals.invented_figures == invented and signals.cited is True
+
+
+def test_a_question_whose_subject_is_in_no_evidence_is_refused_before_generation() -> None:
+    s = Signals(evidence_score=0.99, missing_subjects=("Blora",))
+    assert decide(s, POLICY).reason is Reason.SUBJECT_NOT_FOUND
+    assert decide(s, Policy(**{**POLICY.__dict__, "refuse_missing_subjects": False})).answer
+    assert decide(Signals(weak_evidence=True, missing_subjects=("Blora",)), POLICY).reason is Reason.WEAK_EVIDENCE
+
+
+def test_the_answerability_check_refuses_below_its_threshold_and_only_when_on() -> None:
+    assert decide(Signals(evidence_score=0.99, p_answerable=0.3), POLICY).reason is Reason.NOT_IN_CONTEXT
+    assert decide(Signals(evidence_score=0.99, p_answerable=0.5), POLICY).answer
+    assert decide(Signals(evidence_score=0.99, p_answerable=0.3), Policy(**{**POLICY.__dict__, "check": False})).answer
+    assert decide(Signals(evidence_score=0.99, p_answerable=None), POLICY).answer  # a backend that cannot tell
+
+
+def test_an_unsupported_name_refuses_after_figures() -> None:
+    done = dict(evidence_score=0.95, p_refuse=0.05)
+    assert decide(Signals(**done, unsupported_names=("Thanh",)), POLICY).reason is Reason.UNSUPPORTED_NAME
+    assert decide(Signals(**done, invented_figures=("7",), unsupported_names=("Thanh",)), POLICY).reason \
+        is Reason.INVENTED_FIGURE

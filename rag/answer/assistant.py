@@ -15,7 +15,7 @@ from typing import Any, Iterator, Union
 from rag.ingest.formats import read_bytes, unsupported_reason
 from rag.answer.attribution import AttributionParams, attribute, split_claims
 from rag.answer.citations import CheckedAnswer, check_citations, says_not_found
-from rag.answer.faithful import check_names, evidence_language, unsupported_figures
+from rag.answer.faithful import check_names, evidence_language, missing_subjects, unsupported_figures
 from rag.ingest.clean import clean_article
 from rag.errors import BadInputError
 from rag.answer.followup import needs_rewrite, rewrite_question
@@ -190,7 +190,7 @@ class Assistant:
         st = self.settings
         return Policy(gate=st.gate, p_refuse_max=st.gate_p_refuse, p_refuse_soft=st.gate_p_refuse_soft,
                       evidence_soft=st.gate_evidence_soft, check=st.answer_check, check_min=st.check_min,
-                      refuse_unsupported_names=st.verify_names)
+                      refuse_unsupported_names=st.verify_names, refuse_missing_subjects=st.verify_subjects)
 
     def evidence(self, found: Retrieval, question: str, index: StoreReader | None = None,
                  where: ArticleFilter | None = None) -> list[Passage]:
@@ -270,7 +270,9 @@ class Assistant:
         language = detect_language(q)
         timings: dict[str, float | None] = {"retrieval": None, "first_token": None, "total": None}
         base = dict(question=q, model=self.model_names(), language=language)
-        policy = self.policy if gate is None else replace(self.policy, gate=gate, check=gate and self.policy.check)
+        policy = self.policy if gate is None else replace(
+            self.policy, gate=gate, check=gate and self.policy.check,
+            refuse_missing_subjects=gate and self.policy.refuse_missing_subjects)
         if language not in SUPPORTED:
             decision = decide(Signals(language_supported=False), policy)
             yield Retrieved([], None, refused=True)
@@ -297,7 +299,8 @@ class Assistant:
             p.also_reported_by = index.also_reported_by(p.article_id)
         timings["retrieval"] = round(time.perf_counter() - t0, 4)
         scored = [p.scores["evidence"] for p in passages if "evidence" in p.scores]  # none for chunk evidence
-        signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None))
+        missing = () if period else tuple(missing_subjects(search_q, [f"{p.title}\n{p.text}" for p in passages]))
+        signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None), missing_subjects=missing)
         base.update(standalone_question=standalone, passages=passages, filters=where.to_dict() if where else None)
         decision = decide(signals, policy)
         yield Retrieved(passages, standalone, refused=not decision.answer)

@@ -17,6 +17,7 @@ class Reason(str, Enum):
 
     UNSUPPORTED_LANGUAGE = "unsupported_language"
     WEAK_EVIDENCE = "weak_evidence"
+    SUBJECT_NOT_FOUND = "subject_not_found"  # a name or figure the question asks about is in none of the evidence
     MODEL_LIKELY_REFUSES = "model_likely_refuses"  # first-token refusal probability over the threshold
     MODEL_SAID_NOT_FOUND = "model_said_not_found"
     INVENTED_FIGURE = "invented_figure"
@@ -32,6 +33,7 @@ class Signals:
     language_supported: bool = True
     weak_evidence: bool = False
     evidence_score: float | None = None  # best evidence sentence score (cosine + lexical bonus)
+    missing_subjects: tuple[str, ...] = ()  # the question's names and figures found in none of the evidence
     p_refuse: float | None = None  # the model's probability of starting the refusal sentence
     p_answerable: float | None = None  # the answerability check: P(yes) of "does the context state the answer?"
     answer_empty: bool | None = None
@@ -51,6 +53,7 @@ class Policy:
     evidence_soft: float = 0.97  # "middling": best evidence score below this
     refuse_invented_figures: bool = True
     refuse_unsupported_names: bool = True
+    refuse_missing_subjects: bool = True
     check: bool = True  # use the answerability check
     check_min: float = 0.5  # refuse when the answerability check's P(yes) is below this (0.5: the model's own call)
 
@@ -73,6 +76,8 @@ def decide(s: Signals, policy: Policy) -> Decision:
         return Decision(False, Reason.UNSUPPORTED_LANGUAGE)
     if s.weak_evidence:
         return Decision(False, Reason.WEAK_EVIDENCE)
+    if policy.refuse_missing_subjects and s.missing_subjects:
+        return Decision(False, Reason.SUBJECT_NOT_FOUND)
     if policy.gate and s.p_refuse is not None:
         middling = s.evidence_score is not None and s.evidence_score < policy.evidence_soft
         if s.p_refuse >= policy.p_refuse_max or (middling and s.p_refuse >= policy.p_refuse_soft):

@@ -101,7 +101,7 @@ def recorded_signals(d: dict[str, Any]) -> Signals:
 def row_policy(policy: Policy, v: Variant) -> Policy:
     """The live policy with this row's switches."""
     return replace(policy, gate=v.gate, check=v.check, refuse_invented_figures=v.verify,
-                   refuse_unsupported_names=v.verify)
+                   refuse_unsupported_names=v.verify, refuse_missing_subjects=v.verify)
 
 
 def derive(assistant: Any, generated: Any, q: Question, v: Variant, policy: Policy) -> Any:
