@@ -123,6 +123,7 @@ def benchmark_questions(args: argparse.Namespace, settings: Settings) -> tuple[l
 
     from rag.backends.factory import make_assistant
     from rag.evaluation.facqa import build_benchmark, read_facqa, with_article_ids
+    from rag.ingest.run import check_compatible
 
     name, file = args.benchmark
     if name != "facqa":
@@ -133,7 +134,12 @@ def benchmark_questions(args: argparse.Namespace, settings: Settings) -> tuple[l
     local = settings.model_copy(update={"index_dir": folder / "index"})
     ids = bench.write_jsonl(folder / "facqa.jsonl")
     assistant = make_assistant(local)
-    report = assistant.ingest([folder / "facqa.jsonl"], progress=False)
+    try:
+        check_compatible(assistant.store, local)
+        rebuild = False
+    except RagError:  # built by another version or with other models: the benchmark's own index is rebuilt
+        rebuild = True
+    report = assistant.ingest([folder / "facqa.jsonl"], rebuild=rebuild, progress=False)
     canonical = {d.article_id: d.duplicate_of for d in assistant.store.documents().values() if d.duplicate_of}
     ids = {pid: [aid] + ([canonical[aid]] if aid in canonical else []) for pid, aid in ids.items()}
     print(f"benchmark facqa: {len(bench.passages)} passages indexed in {local.index_dir} "
