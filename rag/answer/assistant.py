@@ -299,7 +299,7 @@ class Assistant:
             p.also_reported_by = index.also_reported_by(p.article_id)
         timings["retrieval"] = round(time.perf_counter() - t0, 4)
         scored = [p.scores["evidence"] for p in passages if "evidence" in p.scores]  # none for chunk evidence
-        missing = () if period else tuple(missing_subjects(search_q, [f"{p.title}\n{p.text}" for p in passages]))
+        missing = () if period else tuple(missing_subjects(search_q, [f"{source_line(p)}\n{p.text}" for p in passages]))
         signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None), missing_subjects=missing)
         base.update(standalone_question=standalone, passages=passages, filters=where.to_dict() if where else None)
         decision = decide(signals, policy)
