@@ -61,3 +61,13 @@ def test_translated_words_pass_in_another_language_but_acronyms_do_not() -> None
 def test_sentence_initial_common_words_are_not_names() -> None:
     assert check_names("Pada 2022, ekonomi Vietnam tumbuh. Menurut laporan itu, ada kenaikan.", EVIDENCE, True
                        ).unsupported == []
+
+
+def test_the_subjects_of_a_question_and_those_missing_from_the_evidence() -> None:
+    from rag.answer.faithful import missing_subjects, question_subjects
+
+    q = "Siapa Bupati Blora periode 2005-2010?"
+    assert question_subjects(q) == ["Bupati", "Blora", "2005", "2010"]
+    assert missing_subjects(q, ["Bupati Kolaka H Buhari Matta menjabat periode 2005-2010."]) == ["Blora"]
+    assert missing_subjects("Apa warna khas Bendera Brasil?", ["Bendera Jepang berwarna merah putih."]) == ["Brasil"]
+    assert missing_subjects("According to Mothership, when did it happen?", ["(Ransom demand, mothership.sg)"]) == []

@@ -85,10 +85,12 @@ def test_a_year_from_the_article_date_the_model_was_shown_is_not_invented(tmp_pa
 
 
 def test_a_question_whose_subject_is_in_no_evidence_is_refused_before_generation() -> None:
-    s = Signals(evidence_score=0.99, missing_subjects=("Blora",))
+    s = Signals(evidence_score=0.99, subjects=3, missing_subjects=("Blora", "2005"))  # most of them missing
     assert decide(s, POLICY).reason is Reason.SUBJECT_NOT_FOUND
     assert decide(s, Policy(**{**POLICY.__dict__, "refuse_missing_subjects": False})).answer
-    assert decide(Signals(weak_evidence=True, missing_subjects=("Blora",)), POLICY).reason is Reason.WEAK_EVIDENCE
+    assert decide(Signals(evidence_score=0.99, subjects=2, missing_subjects=("Blora",)), POLICY).answer  # half
+    assert decide(Signals(weak_evidence=True, subjects=1, missing_subjects=("Blora",)), POLICY).reason \
+        is Reason.WEAK_EVIDENCE
 
 
 def test_the_answerability_check_refuses_below_its_threshold_and_only_when_on() -> None:

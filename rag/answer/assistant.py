@@ -15,7 +15,13 @@ from typing import Any, Iterator, Union
 from rag.ingest.formats import read_bytes, unsupported_reason
 from rag.answer.attribution import AttributionParams, attribute, split_claims
 from rag.answer.citations import CheckedAnswer, check_citations, says_not_found
-from rag.answer.faithful import check_names, evidence_language, missing_subjects, unsupported_figures
+from rag.answer.faithful import (
+    check_names,
+    evidence_language,
+    missing_subjects,
+    question_subjects,
+    unsupported_figures,
+)
 from rag.ingest.clean import clean_article
 from rag.errors import BadInputError
 from rag.answer.followup import needs_rewrite, rewrite_question
@@ -300,7 +306,8 @@ class Assistant:
         timings["retrieval"] = round(time.perf_counter() - t0, 4)
         scored = [p.scores["evidence"] for p in passages if "evidence" in p.scores]  # none for chunk evidence
         missing = () if period else tuple(missing_subjects(search_q, [f"{source_line(p)}\n{p.text}" for p in passages]))
-        signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None), missing_subjects=missing)
+        signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None),
+                          subjects=len(question_subjects(search_q)), missing_subjects=missing)
         base.update(standalone_question=standalone, passages=passages, filters=where.to_dict() if where else None)
         decision = decide(signals, policy)
         yield Retrieved(passages, standalone, refused=not decision.answer)

@@ -199,27 +199,35 @@ def evidence_language(passages: list) -> str:
     return "en" if code == "en" else "id"
 
 
-def missing_subjects(question: str, sources: list[str]) -> list[str]:
-    """The question's names and figures that none of the sources (the evidence shown) contains.
+def question_subjects(question: str) -> list[str]:
+    """The names and figures a question asks about: capitalised words after the first (not common words), and
+    figures ("Siapa Bupati Blora periode 2005-2010?" -> Bupati, Blora, 2005, 2010)."""
+    common = _common_words()
+    words = list(re.finditer(r"[^\W_][\w'’-]*", question))
+    names = [m.group() for i, m in enumerate(words)
+             if i and m.group()[:1].isupper() and not any(ch.isdigit() for ch in m.group())
+             and _fold(m.group()) not in common]
+    return names + [raw for raw in figures(question) if raw[:1].isdigit()]
 
-    A question names its subject ("Siapa Bupati Blora periode 2005-2010?"): evidence that never mentions "Blora" or
-    2005 may answer a neighbouring question (another regent, another term), not this one. The first word (always
-    capitalised) and common words are not names."""
+
+def missing_subjects(question: str, sources: list[str]) -> list[str]:
+    """The question's subjects (question_subjects) that none of the sources (the evidence shown) contains.
+
+    A question names its subject ("Siapa Bupati Blora periode 2005-2010?"): evidence that never mentions "Blora" may
+    answer a neighbouring question (another regent), not this one."""
     folded, _ = _vocabulary(sources)
     known: set[float] = set()
     for text in sources:
         for readings in figures(text).values():
             known |= readings
-    common = _common_words()
-    missing: list[str] = []
-    words = list(re.finditer(r"[^\W_][\w'’-]*", question))
-    for i, m in enumerate(words):
-        word = m.group()
-        if i == 0 or not word[:1].isupper() or any(ch.isdigit() for ch in word):
+    numbers = figures(question)
+    missing = []
+    for subject in question_subjects(question):
+        if subject in numbers:
+            if not numbers[subject] & known:
+                missing.append(subject)
             continue
-        f = _fold(word)
-        if f in common or f in folded or all(p in folded for p in f.split("-") if p):
-            continue
-        missing.append(word)
-    missing += [raw for raw, readings in figures(question).items() if raw[:1].isdigit() and not readings & known]
+        f = _fold(subject)
+        if f not in folded and not all(p in folded for p in f.split("-") if p):
+            missing.append(subject)
     return missing

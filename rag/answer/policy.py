@@ -33,7 +33,8 @@ class Signals:
     language_supported: bool = True
     weak_evidence: bool = False
     evidence_score: float | None = None  # best evidence sentence score (cosine + lexical bonus)
-    missing_subjects: tuple[str, ...] = ()  # the question's names and figures found in none of the evidence
+    subjects: int | None = None  # how many names and figures the question asks about
+    missing_subjects: tuple[str, ...] = ()  # those found in none of the evidence
     p_refuse: float | None = None  # the model's probability of starting the refusal sentence
     p_answerable: float | None = None  # the answerability check: P(yes) of "does the context state the answer?"
     answer_empty: bool | None = None
@@ -76,8 +77,8 @@ def decide(s: Signals, policy: Policy) -> Decision:
         return Decision(False, Reason.UNSUPPORTED_LANGUAGE)
     if s.weak_evidence:
         return Decision(False, Reason.WEAK_EVIDENCE)
-    if policy.refuse_missing_subjects and s.missing_subjects:
-        return Decision(False, Reason.SUBJECT_NOT_FOUND)
+    if policy.refuse_missing_subjects and s.subjects and 2 * len(s.missing_subjects) > s.subjects:
+        return Decision(False, Reason.SUBJECT_NOT_FOUND)  # most of what the question names is in no evidence
     if policy.gate and s.p_refuse is not None:
         middling = s.evidence_score is not None and s.evidence_score < policy.evidence_soft
         if s.p_refuse >= policy.p_refuse_max or (middling and s.p_refuse >= policy.p_refuse_soft):
