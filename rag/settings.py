@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     # (reuses the evidence prompt llama.cpp already processed); refuse when P(yes) is below check_min
     answer_check: bool = False
     check_min: float = Field(0.5, ge=0, le=1)
+    # Claim check: after the answer, "is this statement supported by the context?" (the same cached prompt); refuse
+    # when P(yes) is below claim_min
+    claim_check: bool = False
+    claim_min: float = Field(0.5, ge=0, le=1)
     # Names in the answer found in none of the evidence (after near misses are respelled) refuse the answer
     verify_names: bool = True
     # A question whose names or figures appear in none of the evidence is refused before generation

@@ -71,3 +71,13 @@ def test_the_subjects_of_a_question_and_those_missing_from_the_evidence() -> Non
     assert missing_subjects(q, ["Bupati Kolaka H Buhari Matta menjabat periode 2005-2010."]) == ["Blora"]
     assert missing_subjects("Apa warna khas Bendera Brasil?", ["Bendera Jepang berwarna merah putih."]) == ["Brasil"]
     assert missing_subjects("According to Mothership, when did it happen?", ["(Ransom demand, mothership.sg)"]) == []
+
+
+def test_dates_acronyms_and_figures_inside_names_are_not_invented_names() -> None:
+    seen = ["(Kurs, kompas.com, 2024-06-24) Tebusan US$8 juta setara Rp131 miliar, kata Dinkes P2P.",
+            "Bintang HD 11977 dikelilingi planet ekstrasolar."]
+    assert check_names("On June 24, the ministry refused; Rp131 miliar was asked.", seen, True).unsupported == []
+    assert check_names("Pada 24 Juni, Dinkes P2P menolak.", seen, True).unsupported == []
+    assert check_names("Planet itu mengelilingi bintang HD11977.", seen, True).unsupported == []
+    assert check_names("Pada 24 Juli, Dinkes menolak.", seen, True).unsupported == ["Juli"]  # a month not in it
+    assert check_names("Dinkes P3K menolak.", seen, True).unsupported == ["P3K"]

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Union
 
 from rag.ingest.formats import read_bytes, unsupported_reason
 from rag.answer.attribution import AttributionParams, attribute, split_claims
-from rag.answer.citations import CheckedAnswer, check_citations, says_not_found
+from rag.answer.citations import MARKER, CheckedAnswer, check_citations, says_not_found
 from rag.answer.faithful import (
     check_names,
     evidence_language,
@@ -33,7 +33,7 @@ from rag.backends.stores.base import Store, StoreReader
 from rag.ingest.run import IngestReport, check_compatible, ingest
 from rag.answer.language import REFUSAL, SUPPORTED, UNSUPPORTED_REPLY, detect_language
 from rag.answer.policy import Decision, Policy, Reason, Signals, decide
-from rag.answer.prompt import CHECK_OPTIONS, build_messages, check_messages, source_line
+from rag.answer.prompt import CHECK_OPTIONS, build_messages, check_messages, claim_messages, source_line
 from rag.answer.retrieve import Retrieval, retrieve
 from rag.settings import Settings
 from rag.types import ArticleFilter, Citation, Passage
@@ -196,7 +196,8 @@ class Assistant:
         st = self.settings
         return Policy(gate=st.gate, p_refuse_max=st.gate_p_refuse, p_refuse_soft=st.gate_p_refuse_soft,
                       evidence_soft=st.gate_evidence_soft, check=st.answer_check, check_min=st.check_min,
-                      refuse_unsupported_names=st.verify_names, refuse_missing_subjects=st.verify_subjects)
+                      refuse_unsupported_names=st.verify_names, refuse_missing_subjects=st.verify_subjects,
+                      claim_check=st.claim_check, claim_min=st.claim_min)
 
     def evidence(self, found: Retrieval, question: str, index: StoreReader | None = None,
                  where: ArticleFilter | None = None) -> list[Passage]:
@@ -212,9 +213,16 @@ class Assistant:
 
     def check(self, messages: list[dict[str, str]]) -> tuple[float | None, float]:
         """The answerability check on an answer prompt: P(yes) (None when the backend cannot tell) and its seconds."""
+        return self._yes(check_messages(messages))
+
+    def check_claim(self, messages: list[dict[str, str]], answer: str) -> tuple[float | None, float]:
+        """The claim check on a written answer: P(yes) that the context supports it, and its seconds."""
+        return self._yes(claim_messages(messages, MARKER.sub("", answer).strip()))
+
+    def _yes(self, messages: list[dict[str, str]]) -> tuple[float | None, float]:
         t0 = time.perf_counter()
         choose = getattr(self.generator, "choose", None)
-        probs = choose(check_messages(messages), CHECK_OPTIONS) if choose else None
+        probs = choose(messages, CHECK_OPTIONS) if choose else None
         return (round(probs["yes"], 4) if probs else None), round(time.perf_counter() - t0, 4)
 
     def period_evidence(self, found: Retrieval, where: ArticleFilter, index: StoreReader) -> list[Passage]:
@@ -277,7 +285,7 @@ class Assistant:
         timings: dict[str, float | None] = {"retrieval": None, "first_token": None, "total": None}
         base = dict(question=q, model=self.model_names(), language=language)
         policy = self.policy if gate is None else replace(
-            self.policy, gate=gate, check=gate and self.policy.check,
+            self.policy, gate=gate, check=gate and self.policy.check, claim_check=gate and self.policy.claim_check,
             refuse_missing_subjects=gate and self.policy.refuse_missing_subjects)
         if language not in SUPPORTED:
             decision = decide(Signals(language_supported=False), policy)
@@ -346,6 +354,9 @@ class Assistant:
         if report.p_watch is not None:
             signals = replace(signals, p_refuse=report.p_watch)
         raw = "".join(pieces).strip()
+        if (policy.claim_check or record_check) and raw and not says_not_found(raw, REFUSAL[language]):
+            p_supported, timings["claim_check"] = self.check_claim(messages, raw)
+            signals = replace(signals, p_supported=p_supported)
         timings["total"] = round(time.perf_counter() - t0, 4)
         checked, decision, stats, signals = self.verify(raw, passages, signals, language, search_q, policy=policy,
                                                         index=index)

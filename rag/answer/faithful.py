@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from rag.answer.citations import MARKER
+from rag.ingest.metadata import MONTHS  # the month names dates are read with at ingest
 
 _NUMBER = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*(?!\d)")
 _SCALE = {
@@ -126,12 +127,26 @@ def _fold(word: str) -> str:
     return re.sub(r"'s$", "", word)
 
 
+_TOKEN = re.compile(r"[^\W_][\w'’-]*")  # a word as the answer writes it: letters, digits, inner hyphens (P2P, SATRIA-1)
+_DATES = re.compile(r"\b(?:\d{4})-(\d{2})-\d{2}\b|\(\d{1,2}/(\d{1,2})(?:/\d{2,4})?\)|\b\d{1,2}/(\d{1,2})/\d{4}\b")
+
+
+def _months(text: str) -> set[int]:
+    """Months a text names or writes as a date (2024-06-20, (20/6), 20/6/2024), in any language."""
+    found = {MONTHS[w.lower()] for w in _WORD.findall(text) if w.lower() in MONTHS and len(w) > 3}
+    for m in _DATES.finditer(text):
+        month = int(next(g for g in m.groups() if g))
+        if 1 <= month <= 12:
+            found.add(month)
+    return found
+
+
 def _vocabulary(sources: list[str]) -> tuple[set[str], dict[str, str]]:
-    """Folded words of the sources, and the capitalised spellings they use (folded -> as written)."""
+    """Folded words of the sources (whole tokens and their parts), and the capitalised spellings they use."""
     folded: set[str] = set()
     spelled: dict[str, str] = {}
     for text in sources:
-        for w in _WORD.findall(text):
+        for w in _TOKEN.findall(text) + _WORD.findall(text):
             f = _fold(w)
             folded.add(f)
             for part in f.split("-"):
@@ -161,11 +176,12 @@ def near_miss(word: str, spellings: dict[str, str], cutoff: float = 0.8) -> str 
 def check_names(answer: str, sources: list[str], same_language: bool) -> NameCheck:
     """Snap near-miss names to the evidence's spelling and list the capitalised words found in no source."""
     folded, spelled = _vocabulary(sources)
+    months = set().union(*(_months(t) for t in sources)) if sources else set()
     common = _common_words()
     out = NameCheck(answer)
     pieces: list[str] = []
     cursor = 0
-    for m in re.finditer(r"[^\W_][\w'’-]*", answer):
+    for m in _TOKEN.finditer(answer):
         word = m.group()
         if not word[:1].isupper() or MARKER.fullmatch(word):
             continue
@@ -173,6 +189,11 @@ def check_names(answer: str, sources: list[str], same_language: bool) -> NameChe
         parts = [p for p in f.split("-") if p]
         if f in folded or (parts and all(p in folded or p.isdigit() for p in parts)):
             continue
+        if f in MONTHS and MONTHS[f] in months:  # "June" for "Juni", or for a date written 2024-06-24 or (24/6)
+            continue
+        if any(ch.isdigit() for ch in f) and not unsupported_figures(word, sources) and \
+                (not (letters := re.sub(r"[\d.,]+", "", f).strip("-")) or letters in folded):
+            continue  # Rp131, HD 11977: the figure is in the evidence and so are its letters
         if f in common or (len(f) < 3 and not word.isupper()):
             continue
         fix = near_miss(word, spelled)
@@ -203,7 +224,7 @@ def question_subjects(question: str) -> list[str]:
     """The names and figures a question asks about: capitalised words after the first (not common words), and
     figures ("Siapa Bupati Blora periode 2005-2010?" -> Bupati, Blora, 2005, 2010)."""
     common = _common_words()
-    words = list(re.finditer(r"[^\W_][\w'’-]*", question))
+    words = list(_TOKEN.finditer(question))
     names = [m.group() for i, m in enumerate(words)
              if i and m.group()[:1].isupper() and not any(ch.isdigit() for ch in m.group())
              and _fold(m.group()) not in common]

@@ -23,6 +23,7 @@ class Reason(str, Enum):
     INVENTED_FIGURE = "invented_figure"
     UNSUPPORTED_NAME = "unsupported_name"  # a name in the answer is in none of the evidence the model saw
     NOT_IN_CONTEXT = "not_in_context"  # the answerability check: the model judges the context does not state it
+    NOT_SUPPORTED = "not_supported"  # the claim check: the model judges the context does not support its answer
     EMPTY_ANSWER = "empty_answer"
 
 
@@ -37,6 +38,7 @@ class Signals:
     missing_subjects: tuple[str, ...] = ()  # those found in none of the evidence
     p_refuse: float | None = None  # the model's probability of starting the refusal sentence
     p_answerable: float | None = None  # the answerability check: P(yes) of "does the context state the answer?"
+    p_supported: float | None = None  # the claim check: P(yes) of "is this statement (the answer) supported?"
     answer_empty: bool | None = None
     said_not_found: bool | None = None
     invented_figures: tuple[str, ...] = ()
@@ -56,6 +58,8 @@ class Policy:
     refuse_unsupported_names: bool = True
     refuse_missing_subjects: bool = True
     check: bool = True  # use the answerability check
+    claim_check: bool = False  # use the claim check
+    claim_min: float = 0.5  # refuse when the claim check's P(yes) is below this
     check_min: float = 0.5  # refuse when the answerability check's P(yes) is below this (0.5: the model's own call)
 
 
@@ -89,6 +93,8 @@ def decide(s: Signals, policy: Policy) -> Decision:
         return Decision(False, Reason.EMPTY_ANSWER)
     if s.said_not_found:
         return Decision(False, Reason.MODEL_SAID_NOT_FOUND)
+    if policy.claim_check and s.p_supported is not None and s.p_supported < policy.claim_min:
+        return Decision(False, Reason.NOT_SUPPORTED)
     if policy.refuse_invented_figures and s.invented_figures:
         return Decision(False, Reason.INVENTED_FIGURE)
     if policy.refuse_unsupported_names and s.unsupported_names:

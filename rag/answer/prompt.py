@@ -42,6 +42,8 @@ REFUSAL_RULE = 'If the context does not contain the answer, say only: "{refusal}
 # unanswerable questions best on both (AUC 0.80 and 0.80; the others 0.74-0.83).
 CHECK = "Question: {question}\nIs the answer to this question written in the context above? Answer only yes or no."
 CHECK_OPTIONS = {"yes": ["Yes", "yes", "YES"], "no": ["No", "no", "NO"]}
+# The claim check, after the answer: the same system message (reused from llama.cpp's cache), the answer as a claim.
+CLAIM = "Statement: {claim}\nIs this statement supported by the context above? Answer only yes or no."
 STYLES = ("plain", "numbered", "complete", "open")
 TITLE_CHARS = 70  # a long headline costs tokens on every question
 
@@ -94,3 +96,8 @@ def check_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     """The answerability check for an answer prompt: the same system message, the question with the check."""
     system, user = messages[0], messages[-1]
     return [system, {"role": "user", "content": CHECK.format(question=user["content"])}]
+
+
+def claim_messages(messages: list[dict[str, str]], claim: str) -> list[dict[str, str]]:
+    """The claim check for an answer: the answer prompt's system message, then the answer to be judged."""
+    return [messages[0], {"role": "user", "content": CLAIM.format(claim=claim)}]

@@ -26,7 +26,7 @@ from rag.evaluation.metrics import (
 )
 from rag.evaluation.questions import Question
 from rag.answer.policy import Policy, Signals
-from rag.answer.prompt import STYLES
+from rag.answer.prompt import STYLES, source_line
 from rag.settings import Settings
 
 
@@ -192,7 +192,10 @@ def run(settings: Settings, questions: list[Question], chosen: list[Variant], ou
                 else:
                     generated[m] = assistants[m].ask(q.question, gate=False, record_check=True)
             row: dict[str, Any] = {"id": q.id, "question": q.question, "answerable": q.answerable,
-                                   "near_topic": q.near_topic, "variants": {}}
+                                   "near_topic": q.near_topic, "variants": {},
+                                   # what the model read in each generation: re-verification needs no re-run
+                                   "evidence": {"/".join(m): [f"({source_line(p)})\n{p.text}" for p in g.passages]
+                                                for m, g in generated.items()}}
             for v in chosen:
                 g = generated[v.generation]
                 r = g if v.evidence == "naive" else derive(assistants[v.generation], g, q, v, policy)
