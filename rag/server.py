@@ -445,7 +445,7 @@ def serve(assistant: Assistant, host: str, port: int, open_: bool = False, with_
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    guard = Guard(assistant.settings, assistant.store, open_)
+    guard = Guard(assistant.settings, assistant.store)
     warning = check_exposure(host, guard.keyed(), open_)  # BadInputError before anything is loaded
     if warning:
         log.warning(warning)

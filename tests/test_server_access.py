@@ -337,3 +337,23 @@ def test_keys_from_the_command_line_and_no_open_server_without_them(tmp_path: Pa
     assert "ana" in run("keys", "list").stdout and run("keys", "revoke", "ana").returncode == 0
     assert "revoked" in run("keys", "list").stdout
     assert run("keys", "add", "bo", "--role", "owner").returncode == 2  # argparse names the choices
+
+
+def test_remove_from_the_command_line_and_a_later_ingest_says_it_left_it_out(seed_settings: Any, seed_copy: Path,
+                                                                           tmp_path: Path) -> None:
+    import shutil
+
+    index = tmp_path / "index"
+    shutil.copytree(seed_settings.index_dir, index)
+    env = {**os.environ, "RAG_INDEX_DIR": str(index), "RAG_SERVER": "none"}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rag", *a], env=env, capture_output=True,  # noqa: E731
+                                    text=True, timeout=300)
+    gone = run("remove", LAOS[1])
+    assert gone.returncode == 0 and f"removed {LAOS[1]}" in gone.stdout and "--restore" in gone.stdout
+    assert run("remove", "no-such-id").returncode == 2
+    again = run("ingest", "--quiet", str(seed_copy))
+    assert again.returncode == 0 and "added 0" in again.stdout
+    assert f"left out {seed_copy.resolve() / (LAOS[1] + '.txt')}: removed by cli:" in again.stdout
+    trail = [json.loads(x) for x in run("audit", "--json").stdout.splitlines()]
+    assert (trail[-1]["action"], trail[-1]["via"], trail[-1]["article_id"]) == ("remove", "remove", LAOS[1])
+    assert trail[-1]["actor"].startswith("cli:")

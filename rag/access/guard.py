@@ -55,10 +55,9 @@ def forbidden(principal: Principal, action: Action) -> AccessError:
 class Guard:
     """Keys, limits and the model's queue for one serving process (the API and the page use the same one)."""
 
-    def __init__(self, settings: Settings, store: Store, open_: bool = False) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.keys = Keys.of(store)
-        self.open = open_
         self.rate = RateLimits(settings.rate_limit_per_minute)
         self.in_flight = InFlight(settings.max_waiting_per_key)
         self.queue = GenerationQueue()
@@ -87,8 +86,8 @@ class Guard:
         if not self.keyed():
             return self.anonymous(client)
         if not username:
-            raise AccessError("this server has keys now: reload the page to sign in with yours",
-                              "keys were added while the page was open")
+            raise AccessError("keys were made after this server started, so the page cannot sign you in yet",
+                              "restart the server: the page then asks for a key")
         record = self.keys.by_name(username)
         if record is None:
             raise AccessError(f"the key {username!r} was revoked", "ask an admin for a new key, then sign in again")
