@@ -25,7 +25,7 @@ from rag.access.keys import Keys
 from rag.backends.factory import make_assistant, make_embedder, make_store
 from rag.ingest.run import ingest
 from rag.backends.stores.base import ArticleRecord
-from rag.backends.stores.faiss_files import FaissStore, Index
+from rag.backends.stores.faiss_files import Index
 from rag.backends.stores.postgres_local import local_postgres
 from rag.settings import PROJECT_ROOT, Settings
 from tests.conftest import free_port, running

@@ -571,7 +571,7 @@ def test_page_questions_wait_in_the_shared_queue_and_refusals_do_not(browser: An
         while httpx.get(f"{s.url}/api/queue", headers=s.auth("r9")).json()["waiting"] < 1:
             assert time.time() < deadline, "the API questions never filled the queue"
             time.sleep(0.2)
-        turn = ask(waiting, LAOS_Q, wait=False)
+        ask(waiting, LAOS_Q, wait=False)
         waiting.wait_for_selector("#chat .rag-waiting", timeout=60_000)
         place = waiting.locator("#chat .rag-waiting").last.inner_text()
         assert "di depan Anda" in place, place
