@@ -447,6 +447,7 @@ def serve(assistant: Assistant, host: str, port: int, open_: bool = False, with_
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     guard = Guard(assistant.settings, assistant.store)
     warning = check_exposure(host, guard.keyed(), open_)  # BadInputError before anything is loaded
+    guard.limit_anonymous = warning is not None  # open to its network: limits by address
     if warning:
         log.warning(warning)
     startup_error = None

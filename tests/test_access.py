@@ -129,7 +129,16 @@ def test_questions_in_flight_are_limited_per_key_and_freed_when_done() -> None:
 def test_guard_tells_missing_invalid_and_forbidden_keys_apart(tmp_path: Path) -> None:
     s = make_settings(tmp_path)
     guard = Guard(s, FaissStore(s.index_dir))
-    assert guard.identify(None, "127.0.0.1").name == "anonymous@127.0.0.1"  # no keys: as before
+    anyone = guard.identify(None, "127.0.0.1")
+    assert anyone.name == "anonymous@127.0.0.1"  # no keys: as before, and without limits on loopback
+    for _ in range(s.rate_limit_per_minute + s.max_waiting_per_key + 1):
+        guard.count(anyone)
+    with guard.asking(anyone), guard.asking(anyone), guard.asking(anyone), guard.asking(anyone):
+        pass
+    guard.limit_anonymous = True  # --open on its network: limits by address
+    with pytest.raises(LimitError):
+        for _ in range(s.rate_limit_per_minute + 1):
+            guard.count(anyone)
     key = guard.keys.add("rita", "reader")
     with pytest.raises(AccessError, match="needs a key") as e:
         guard.identify(None, "x")

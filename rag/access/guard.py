@@ -55,9 +55,12 @@ def forbidden(principal: Principal, action: Action) -> AccessError:
 class Guard:
     """Keys, limits and the model's queue for one serving process (the API and the page use the same one)."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, limit_anonymous: bool = False) -> None:
+        """limit_anonymous: also limit requests without keys, by address (a server --open on its network); on
+        loopback without keys nothing is limited, as before keys existed."""
         self.settings = settings
         self.keys = Keys.of(store)
+        self.limit_anonymous = limit_anonymous
         self.rate = RateLimits(settings.rate_limit_per_minute)
         self.in_flight = InFlight(settings.max_waiting_per_key)
         self.queue = GenerationQueue()
@@ -103,13 +106,21 @@ class Guard:
         if not may(principal.role, action):
             raise forbidden(principal, action)
 
+    def limited(self, principal: Principal) -> bool:
+        """True when the per-key limits apply: to every key, and to anonymous users of an --open server."""
+        return principal.keyed or self.limit_anonymous
+
     def count(self, principal: Principal) -> None:
         """Count one request against the principal's requests a minute (LimitError when over)."""
-        self.rate.hit(principal.name)
+        if self.limited(principal):
+            self.rate.hit(principal.name)
 
     @contextmanager
     def asking(self, principal: Principal) -> Iterator[Request]:
         """A question in flight for this principal: its Request for the queue (LimitError when it has too many)."""
+        if not self.limited(principal):
+            yield Request(principal.name)
+            return
         wait = max(1, round(self.queue.typical_s))
         with self.in_flight.admit(principal.name, wait):
             yield Request(principal.name)
