@@ -144,6 +144,15 @@ class Settings(BaseSettings):
     server_host: str = "127.0.0.1"
     server_port: int = 8765
     server: str | None = None
+    api_key: str | None = Field(None, description="the key `rag ask` sends to a `rag serve` that has keys")
+
+    # Sharing a server (README: "Running it for a team"). Keys are made with `rag keys add`; without any, the server
+    # serves only a loopback address unless server_open (`rag serve --open`).
+    server_open: bool = False
+    rate_limit_per_minute: int = Field(120, ge=0, description="requests a minute per key (0: no limit)")
+    max_waiting_per_key: int = Field(3, ge=0, description="questions per key waiting or being answered (0: no limit)")
+    max_request_bytes: int = Field(262_144, ge=1024, description="largest request body on any route but uploads")
+    generation_timeout: float = Field(180.0, gt=0, description="seconds one answer may hold the model")
 
     # UI
     ui_host: str = "127.0.0.1"

@@ -30,7 +30,8 @@ from rag.answer.period import period_question
 from rag.backends.embedders.base import Embedder
 from rag.backends.generators.base import GenerationReport, Generator
 from rag.backends.stores.base import Store, StoreReader
-from rag.ingest.run import IngestReport, check_compatible, ingest
+from rag.access.audit import Actor, cli_actor
+from rag.ingest.run import IngestReport, check_compatible, ingest, remove_articles
 from rag.answer.language import REFUSAL, SUPPORTED, UNSUPPORTED_REPLY, detect_language
 from rag.answer.policy import Decision, Policy, Reason, Signals, decide
 from rag.answer.prompt import CHECK_OPTIONS, build_messages, check_messages, claim_messages, source_line
@@ -121,6 +122,18 @@ def validate_question(question: str, settings: Settings) -> str:
     return q
 
 
+def upload_name(filename: str) -> str:
+    """An uploaded file's name when it is a plain file name; BadInputError for folders, '..', hidden or control
+    characters (a name is never turned into another one silently)."""
+    if not isinstance(filename, str) or not filename.strip():
+        raise BadInputError("the upload has no file name")
+    if (filename != Path(filename).name or "\\" in filename or filename.startswith(".") or _CONTROL.search(filename)
+            or len(filename) > 200):
+        raise BadInputError(f"{filename[:80]!r} is not a plain file name",
+                            "send the file under its own name, without folders (e.g. article.txt)")
+    return filename
+
+
 class Assistant:
     """Answers questions over one store with one embedder and one generator; every front end asks through it.
 
@@ -144,13 +157,20 @@ class Assistant:
                 self._checked = view
             return view
 
-    def ingest(self, paths: list[Path], rebuild: bool = False, progress: bool = True) -> IngestReport:
-        """Ingest articles; the next question sees the new index."""
-        return ingest(paths, self.settings, self.store, self.embedder, rebuild=rebuild, progress=progress)
+    def ingest(self, paths: list[Path], rebuild: bool = False, progress: bool = True, actor: Actor | None = None,
+               restore: bool = False) -> IngestReport:
+        """Ingest articles (recorded in the audit trail as actor); the next question sees the new index."""
+        return ingest(paths, self.settings, self.store, self.embedder, rebuild=rebuild, progress=progress,
+                      actor=actor, restore=restore)
 
-    def add_article(self, source: Path, filename: str) -> IngestReport:
-        """Check an upload as `rag ingest` reads files (same formats, both size limits), keep a copy, index it."""
-        name = Path(filename).name
+    def remove(self, article_ids: list[str], actor: Actor | None = None, delete_files: bool = False) -> IngestReport:
+        """Take articles out of the index atomically (copies promoted); the next question no longer sees them."""
+        return remove_articles(article_ids, self.settings, self.store, self.embedder, actor, delete_files)
+
+    def add_article(self, source: Path, filename: str, actor: Actor | None = None) -> IngestReport:
+        """Check an upload as `rag ingest` reads files (same formats, both size limits), keep a copy, index it
+        (also when it was removed before: an upload is an explicit wish to have it)."""
+        name = upload_name(filename)
         if reason := unsupported_reason(Path(name)):
             raise BadInputError(f"{name}: {reason}")
         st = self.settings
@@ -167,7 +187,7 @@ class Assistant:
         tmp = target.with_name(f".{name}.part")
         shutil.copyfile(source, tmp)
         os.replace(tmp, target)
-        return self.ingest([target], progress=False)
+        return self.ingest([target], progress=False, actor=actor or cli_actor("upload"), restore=True)
 
     def articles(self) -> list[dict[str, Any]]:
         """Metadata of every indexed article, newest first."""
