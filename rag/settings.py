@@ -84,9 +84,10 @@ class Settings(BaseSettings):
     min_dense_score: float = 0.805
     min_lexical_coverage: float = 0.5
 
-    # Evidence given to the model: "sentences" (the best sentences and their neighbours, ~300 tokens)
-    # or "chunks" (the top_k fused chunks whole, as before). Tuned on eval/dev.
-    evidence: Literal["sentences", "windows", "chunks"] = "sentences"
+    # Evidence given to the model: "windows" (contiguous text around the best-scored sentences, merged per
+    # article, with the article's opening sentence), "sentences" (the best sentences and one neighbour each)
+    # or "chunks" (the top_k fused chunks whole). Windows read best on FacQA train and dev-b (see README).
+    evidence: Literal["sentences", "windows", "chunks"] = "windows"
     evidence_max_chars: int = Field(1200, ge=200, le=8000, description="budget for all evidence sentences")
     evidence_window: int = Field(2, ge=1, le=5, description="windows: sentences each side of a key sentence")
     evidence_max_key: int = Field(5, ge=1, le=20, description="key sentences at most")
@@ -98,8 +99,9 @@ class Settings(BaseSettings):
     # A question about a period ("what happened in May 2023") reads the openings of this many of its articles
     period_max_articles: int = Field(5, ge=1, le=20)
 
-    # Prompt: "plain" (answer from the context; code adds the citations) or "numbered" (the model writes [n])
-    prompt_style: Literal["plain", "numbered", "complete", "open"] = "plain"
+    # Prompt: "complete" (one or two complete sentences naming the subject; code adds the citations), "plain"
+    # (a short answer from the context), "numbered" (the model writes [n]) or "open" (no refusal rule)
+    prompt_style: Literal["plain", "numbered", "complete", "open"] = "complete"
 
     # Attribution: code checks, moves or drops the model's [n] markers by sentence similarity
     attribution: bool = True
@@ -108,8 +110,8 @@ class Settings(BaseSettings):
 
     # Answerability gate: the model's probability of starting its refusal sentence (first token)
     gate: bool = True
-    gate_p_refuse: float = Field(0.35, ge=0, le=1, description="refuse at or above this probability")
-    gate_p_refuse_soft: float = Field(0.02, ge=0, le=1, description="... or this one when evidence is middling")
+    gate_p_refuse: float = Field(0.5, ge=0, le=1, description="refuse at or above this probability")
+    gate_p_refuse_soft: float = Field(1.0, ge=0, le=1, description="... or this one when evidence is middling (1: off)")
     gate_evidence_soft: float = Field(0.97, ge=0, le=2, description="'middling': best evidence score below this")
     # Answerability check: before generating, "does the context state the answer?" read from the reply's first token
     # (reuses the evidence prompt llama.cpp already processed); refuse when P(yes) is below check_min
@@ -122,7 +124,7 @@ class Settings(BaseSettings):
     # Names in the answer found in none of the evidence (after near misses are respelled) refuse the answer
     verify_names: bool = True
     # A question whose names or figures appear in none of the evidence is refused before generation
-    verify_subjects: bool = False
+    verify_subjects: bool = True
 
     # Generator: "qwen2.5-coder-1.5b" (default), "smollm2-135m" (tiny, for tests), a .gguf path,
     # "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub), or "openai:http://HOST:PORT/v1" for any

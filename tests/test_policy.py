@@ -10,9 +10,10 @@ from rag.backends.generators.fake import FakeGenerator
 from rag.backends.stores.faiss_files import FaissStore
 from rag.answer.policy import Decision, Policy, Reason, Signals, decide
 from rag.settings import Settings
+from types import SimpleNamespace
 from rag.types import Passage
 
-POLICY = Policy(gate=True, p_refuse_max=0.35, p_refuse_soft=0.15, evidence_soft=0.86)
+POLICY = Policy(gate=True, p_refuse_max=0.35, p_refuse_soft=0.15, evidence_soft=0.86, check=True)
 
 
 def test_a_well_supported_cited_answer_is_given() -> None:
@@ -89,6 +90,9 @@ def test_a_question_whose_subject_is_in_no_evidence_is_refused_before_generation
     assert decide(s, POLICY).reason is Reason.SUBJECT_NOT_FOUND
     assert decide(s, Policy(**{**POLICY.__dict__, "refuse_missing_subjects": False})).answer
     assert decide(Signals(evidence_score=0.99, subjects=2, missing_subjects=("Blora",)), POLICY).answer  # half
+    assert decide(Signals(evidence_score=0.99, subjects=1, missing_subjects=("Blora",)), POLICY).answer  # just one
+    # the same name twice is one subject
+    assert decide(Signals(evidence_score=0.99, subjects=3, missing_subjects=("Blora", "Blora")), POLICY).answer
     assert decide(Signals(weak_evidence=True, subjects=1, missing_subjects=("Blora",)), POLICY).reason \
         is Reason.WEAK_EVIDENCE
 
@@ -105,3 +109,10 @@ def test_an_unsupported_name_refuses_after_figures() -> None:
     assert decide(Signals(**done, unsupported_names=("Thanh",)), POLICY).reason is Reason.UNSUPPORTED_NAME
     assert decide(Signals(**done, invented_figures=("7",), unsupported_names=("Thanh",)), POLICY).reason \
         is Reason.INVENTED_FIGURE
+
+
+def test_the_default_policy_matches_the_default_settings() -> None:
+    """One set of defaults: the assistant's policy from default settings is the Policy dataclass's default."""
+    from rag.answer.assistant import Assistant
+
+    assert Assistant.policy.fget(SimpleNamespace(settings=Settings())) == Policy()  # type: ignore[attr-defined]

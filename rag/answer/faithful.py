@@ -221,14 +221,15 @@ def evidence_language(passages: list) -> str:
 
 
 def question_subjects(question: str) -> list[str]:
-    """The names and figures a question asks about: capitalised words after the first (not common words), and
-    figures ("Siapa Bupati Blora periode 2005-2010?" -> Bupati, Blora, 2005, 2010)."""
+    """The distinct names and figures a question asks about: capitalised words after the first (not common words),
+    and figures ("Siapa Bupati Blora periode 2005-2010?" -> Bupati, Blora, 2005, 2010)."""
     common = _common_words()
     words = list(_TOKEN.finditer(question))
     names = [m.group() for i, m in enumerate(words)
              if i and m.group()[:1].isupper() and not any(ch.isdigit() for ch in m.group())
              and _fold(m.group()) not in common]
-    return names + [raw for raw in figures(question) if raw[:1].isdigit()]
+    found = names + [raw for raw in figures(question) if raw[:1].isdigit()]
+    return list({_fold(w): w for w in reversed(found)}.values())[::-1]  # each once, in order
 
 
 def missing_subjects(question: str, sources: list[str]) -> list[str]:

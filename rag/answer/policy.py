@@ -3,7 +3,9 @@
 The pipeline calls `decide` three times as signals arrive: before generation (language, retrieval strength),
 at the first token (the model's own probability of starting its refusal sentence) and after the answer (the model
 said "not found", a figure found in no passage, no verified citation). Evaluation re-applies it to recorded
-signals to compare policies without generating again. Thresholds were tuned on the development collection.
+signals to compare policies without generating again. The defaults are the model's own calls (probability 0.5)
+and counts, not thresholds fitted to one collection: a soft rule tuned on the dev pages refused good answers on
+FacQA's news passages, so it is off unless set.
 """
 
 from __future__ import annotations
@@ -51,13 +53,13 @@ class Policy:
     """Which checks apply and their thresholds."""
 
     gate: bool = True  # use the first-token refusal probability
-    p_refuse_max: float = 0.35  # refuse when the model is at least this likely to start its refusal ...
-    p_refuse_soft: float = 0.02  # ... or at least this likely while the evidence is only middling
+    p_refuse_max: float = 0.5  # refuse when the model is more likely than not to start its refusal ...
+    p_refuse_soft: float = 1.0  # ... or at least this likely while the evidence is only middling (1: off)
     evidence_soft: float = 0.97  # "middling": best evidence score below this
     refuse_invented_figures: bool = True
     refuse_unsupported_names: bool = True
     refuse_missing_subjects: bool = True
-    check: bool = True  # use the answerability check
+    check: bool = False  # use the answerability check
     claim_check: bool = False  # use the claim check
     claim_min: float = 0.5  # refuse when the claim check's P(yes) is below this
     check_min: float = 0.5  # refuse when the answerability check's P(yes) is below this (0.5: the model's own call)
@@ -75,14 +77,23 @@ class Decision:
 ANSWER = Decision(True)
 
 
+def subject_missing(s: Signals) -> bool:
+    """At least two of the question's distinct names and figures, and most of them, are in no evidence.
+
+    One missing word is common in answerable questions (they add context words their passage lacks: one missing
+    refused 8 of 35 answerable FacQA train questions); two distinct ones that are most of what it names are not."""
+    missing = len(set(s.missing_subjects))
+    return bool(s.subjects) and missing >= 2 and 2 * missing > (s.subjects or 0)
+
+
 def decide(s: Signals, policy: Policy) -> Decision:
     """Apply the checks in order; the first that fails decides the refusal reason."""
     if not s.language_supported:
         return Decision(False, Reason.UNSUPPORTED_LANGUAGE)
     if s.weak_evidence:
         return Decision(False, Reason.WEAK_EVIDENCE)
-    if policy.refuse_missing_subjects and s.subjects and 2 * len(s.missing_subjects) > s.subjects:
-        return Decision(False, Reason.SUBJECT_NOT_FOUND)  # most of what the question names is in no evidence
+    if policy.refuse_missing_subjects and subject_missing(s):
+        return Decision(False, Reason.SUBJECT_NOT_FOUND)
     if policy.gate and s.p_refuse is not None:
         middling = s.evidence_score is not None and s.evidence_score < policy.evidence_soft
         if s.p_refuse >= policy.p_refuse_max or (middling and s.p_refuse >= policy.p_refuse_soft):
