@@ -1,4 +1,5 @@
-"""The `rag` command: setup, ingest, ask, articles, ui, serve, eval. A thin shell over the library."""
+"""The `rag` command: setup, ingest, ask, articles, remove, ui, serve, keys, audit, eval. A thin shell over the
+library."""
 
 from __future__ import annotations
 
@@ -44,9 +45,72 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     paths = [Path(p) for p in args.paths] or [s.seeds_dir]
-    report = make_assistant(s).ingest(paths, rebuild=args.rebuild, progress=not args.quiet)
+    report = make_assistant(s).ingest(paths, rebuild=args.rebuild, progress=not args.quiet, restore=args.restore)
     print(report.summary())
     return 0 if report.articles else 2
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    """Take articles out of the index (atomically; syndicated copies promoted); their files stay unless asked."""
+    from rag.backends.factory import make_assistant
+
+    report = make_assistant(_settings(args)).remove(args.article_ids, delete_files=args.delete_file)
+    print(f"removed {', '.join(report.removed)}; index: {report.articles} articles, {report.chunks} chunks")
+    for aid in report.updated:
+        print(f"  {aid}: a copy of a removed article, now indexed in its own right")
+    for f in report.deleted_files:
+        print(f"  deleted file {f}")
+    if not args.delete_file:
+        print("  the source files stay; `rag ingest` leaves them out (and says so) until "
+              "`rag ingest --restore PATH`")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Make, list and revoke API keys (kept with the index: a hash only)."""
+    from rag.access.keys import Keys
+    from rag.backends.factory import make_store
+
+    keys = Keys.of(make_store(_settings(args)))
+    if args.keys_command == "add":
+        key = keys.add(args.name, args.role)
+        print(key)
+        print(f"(the key for {args.name!r}, {'an' if args.role == 'admin' else 'a'} {args.role}: shown this once, only its hash is kept; send it as "
+              "`Authorization: Bearer KEY`, or sign in on the page with the name and the key)", file=sys.stderr)
+    elif args.keys_command == "revoke":
+        keys.revoke(args.name)
+        print(f"revoked {args.name!r}: its next request is refused")
+    else:
+        rows = [r.public() for r in keys.records()]
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=1))
+        elif not rows:
+            print("no keys: `rag serve` answers anyone on a loopback address only "
+                  "(make one with `rag keys add NAME --role admin`)")
+        for r in [] if args.json else rows:
+            state = f"revoked {r['revoked']}" if r["revoked"] else "live"
+            print(f"{r['name']:<24} {r['role']:<7} created {r['created']}  {state}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Print the audit trail: every add, update and removal that landed, oldest first."""
+    from rag.access.audit import AuditLog
+    from rag.backends.factory import make_store
+
+    trail = AuditLog.of(make_store(_settings(args)))
+    entries = trail.read(args.since) if trail else []
+    for e in entries:
+        if args.json:
+            print(json.dumps(e.to_dict(), ensure_ascii=False))
+        else:
+            note = f"  ({e.note})" if e.note else ""
+            part = f":{e.part}" if e.part is not None else ""
+            print(f"{e.time}  {e.actor:<20} {e.via:<7} {e.action:<6} {e.article_id}  {e.title[:60]!r}  "
+                  f"{e.source_file}{part}  {e.content_hash[:12]}{note}")
+    if not entries and not args.json:
+        print("no changes recorded" + (f" since {args.since}" if args.since else ""), file=sys.stderr)
+    return 0
 
 
 def _print_sources(result: Any) -> None:
@@ -112,7 +176,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"(asking the server at {url})", file=sys.stderr)
 
         def ask_stream(question: str) -> Any:
-            return ask_stream_remote(url, question, top_k=args.top_k, max_tokens=args.max_tokens, where=where)
+            return ask_stream_remote(url, question, top_k=args.top_k, max_tokens=args.max_tokens, where=where,
+                                     key=s.api_key)
     else:
         from rag.backends.factory import make_assistant
 
@@ -156,7 +221,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     """Start the Gradio chat page."""
     from ui.app import launch
 
-    launch(_settings(args), host=args.host, port=args.port)
+    launch(_settings(args), host=args.host, port=args.port, open_=args.open)
     return 0
 
 
@@ -166,7 +231,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from rag.server import serve
 
     s = _settings(args)
-    serve(make_assistant(s), args.host or s.server_host, args.port if args.port is not None else s.server_port)
+    serve(make_assistant(s), args.host or s.server_host, args.port if args.port is not None else s.server_port,
+          open_=args.open or s.server_open)
     return 0
 
 
@@ -193,7 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("paths", nargs="*", help="files or folders")
     s.add_argument("--rebuild", action="store_true", help="rebuild from scratch (after changing models/chunking)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--restore", action="store_true",
+                   help="also index articles taken out by `rag remove` (otherwise left out, and listed)")
     s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("remove", help="take articles out of the index (their files stay unless --delete-file)")
+    s.add_argument("article_ids", nargs="+", metavar="ARTICLE_ID", help="ids as `rag articles` lists them")
+    s.add_argument("--delete-file", action="store_true", help="also delete each article's source file")
+    s.set_defaults(func=cmd_remove)
 
     s = sub.add_parser("ask", help="ask a question")
     s.add_argument("question", nargs="?")
@@ -215,22 +288,49 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_articles)
 
+    open_help = "serve a non-loopback address without keys (anyone who reaches it can do everything)"
     s = sub.add_parser("ui", help="start the chat page")
     s.add_argument("--host", default=None)
     s.add_argument("--port", type=int, default=None)
+    s.add_argument("--open", action="store_true", help=open_help)
     s.set_defaults(func=cmd_ui)
 
     s = sub.add_parser("serve", help="serve the page, /api and the OpenAI-compatible /v1 from one process")
-    s.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; another one needs keys)")
     s.add_argument("--port", type=int, default=None, help="port (default 8765)")
+    s.add_argument("--open", action="store_true", help=open_help)
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("keys", help="API keys and roles for `rag serve` (reader, editor, admin)")
+    keys = s.add_subparsers(dest="keys_command", required=True)
+    k = keys.add_parser("add", help="make a key (printed once; only its hash is kept)")
+    k.add_argument("name", help="who holds it (letters, digits, . _ @ -)")
+    k.add_argument("--role", required=True, choices=["reader", "editor", "admin"],
+                   help="reader: ask and list; editor: also add and remove articles; admin: also keys and audit")
+    k = keys.add_parser("list", help="names, roles, when made and revoked")
+    k.add_argument("--json", action="store_true")
+    k = keys.add_parser("revoke", help="revoke a key at once")
+    k.add_argument("name")
+    s.set_defaults(func=cmd_keys)
+
+    s = sub.add_parser("audit", help="every add, update and removal, with who, when and the content hash")
+    s.add_argument("--since", metavar="DATE", help="only changes at or after DATE (YYYY-MM-DD or an ISO time, UTC)")
+    s.add_argument("--json", action="store_true", help="one JSON object a line")
+    s.set_defaults(func=cmd_audit)
 
     s = sub.add_parser("eval", help="evaluate on a question set")
     s.add_argument("--questions", type=Path, default=None, help="JSONL question file (default: eval/questions.jsonl)")
     s.add_argument("--top-k", type=int)
     s.add_argument("--out", type=Path, default=None, help="report folder (default: eval/results)")
     s.add_argument("--json", action="store_true", help="print per-question results as JSON lines")
-    s.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    s.add_argument("--limit", type=int, default=None,
+                   help="only the first N questions (with --benchmark: N answerable questions, chosen by a fixed hash)")
+    s.add_argument("--benchmark", nargs=2, metavar=("NAME", "FILE"), default=None,
+                   help="an external benchmark instead of --questions: `facqa SPLIT.csv` (IndoNLU FacQA); its "
+                        "passages are indexed in their own folder under index/benchmarks/")
+    s.add_argument("--unanswerable", type=int, default=0, metavar="N",
+                   help="with --benchmark: leave out the passages of N questions (kept only when their answer is in "
+                        "no other passage), so they must be refused")
     s.add_argument("--baseline", choices=["naive"], default=None,
                    help="also run PrivateGPT 0.6's default recipe on the same models; table side by side")
     s.add_argument("--ablation", action="store_true",
@@ -256,3 +356,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rag audit | head`: the reader has all it wanted
+        sys.stderr.close()
+        return 0

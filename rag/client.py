@@ -2,7 +2,8 @@
 
 `rag ask` uses this so that a question is answered in the warm server's time instead of loading the models
 again. A server found only by probing the default address is used only when it answers from the same store
-with the same models as this process would; `--server URL` (or RAG_SERVER) is used as given.
+with the same models as this process would; `--server URL` (or RAG_SERVER) is used as given. A server with keys
+gets the `api_key` setting (RAG_API_KEY) as `Authorization: Bearer`.
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ import httpx
 from httpx_sse import connect_sse
 
 from rag.answer.assistant import AskResult, Done, Event, Retrieved, Token
-from rag.errors import BadInputError, IndexError_, ModelError, RagError
+from rag.errors import AccessError, BadInputError, IndexError_, LimitError, ModelError, RagError
 from rag.settings import Settings
 from rag.types import ArticleFilter, Passage
 
 PROBE_TIMEOUT = 0.5
 
 
-def _health(url: str) -> dict[str, Any] | None:
+def _auth(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def _health(url: str, key: str | None = None) -> dict[str, Any] | None:
     try:
-        r = httpx.get(f"{url}/healthz", timeout=PROBE_TIMEOUT)
+        r = httpx.get(f"{url}/healthz", timeout=PROBE_TIMEOUT, headers=_auth(key))
         return r.json() if r.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None
@@ -36,12 +41,12 @@ def find_server(settings: Settings, explicit: str | None = None) -> str | None:
         return None
     if url:
         url = url.rstrip("/")
-        if _health(url) is None:
+        if _health(url, settings.api_key) is None:
             raise ModelError(f"no rag server answers at {url}", "start one with `rag serve`, or drop --server")
         return url
     url = f"http://{settings.server_host}:{settings.server_port}"
-    health = _health(url)
-    if health is None:
+    health = _health(url, settings.api_key)
+    if health is None or "store" not in health:  # not there, or it has keys and this process sends none that fits
         return None
     from rag.backends.factory import make_store
     from rag.backends.models import embedder_identity
@@ -52,18 +57,18 @@ def find_server(settings: Settings, explicit: str | None = None) -> str | None:
     return url if same else None
 
 
-_ERRORS = {2: BadInputError, 3: IndexError_, 4: ModelError}
+_ERRORS = {2: BadInputError, 3: IndexError_, 4: ModelError, 5: AccessError, 6: LimitError}
 
 
 def ask_stream_remote(url: str, question: str, top_k: int | None = None, max_tokens: int | None = None,
-                      where: ArticleFilter | None = None) -> Iterator[Event]:
+                      where: ArticleFilter | None = None, key: str | None = None) -> Iterator[Event]:
     """The server's answer as Retrieved, Token... and Done events (errors re-raised with their exit code)."""
     body = {"question": question, "stream": True, "top_k": top_k, "max_tokens": max_tokens}
     if where:
         body.update(where.to_dict())
     try:
         with httpx.Client(timeout=httpx.Timeout(10.0, read=None)) as client:
-            with connect_sse(client, "POST", f"{url}/api/ask", json=body) as source:
+            with connect_sse(client, "POST", f"{url}/api/ask", json=body, headers=_auth(key)) as source:
                 if source.response.status_code >= 400:
                     source.response.read()
                     detail = source.response.json().get("detail")

@@ -33,3 +33,36 @@ class ModelError(RagError):
     """A model is missing, fails its checksum, or cannot be loaded."""
 
     exit_code = 4
+
+
+class AccessError(RagError):
+    """A request without a valid key (401), or with a key whose role may not do this (403)."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, hint: str | None = None, status: int = 401) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class LimitError(RagError):
+    """A limit was reached (too many requests a minute, too many questions waiting, a body or answer too large or
+    too slow); `retry_after` says in how many seconds trying again makes sense (None: not by waiting)."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, hint: str | None = None, retry_after: int | None = None,
+                 status: int = 429) -> None:
+        super().__init__(message, hint)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class Cancelled(RagError):
+    """The asker went away (closed the page or the connection): the work for them was stopped."""
+
+    exit_code = 130
+
+
+class NotFoundError(BadInputError):
+    """What the input names does not exist (an article id, a key name): 404 on the server."""

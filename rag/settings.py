@@ -89,10 +89,12 @@ class Settings(BaseSettings):
     min_dense_score: float = 0.805
     min_lexical_coverage: float = 0.5
 
-    # Evidence given to the model: "sentences" (the best sentences and their neighbours, ~300 tokens)
-    # or "chunks" (the top_k fused chunks whole, as before). Tuned on eval/dev.
-    evidence: Literal["sentences", "chunks"] = "sentences"
+    # Evidence given to the model: "windows" (contiguous text around the best-scored sentences, merged per
+    # article, with the article's opening sentence), "sentences" (the best sentences and one neighbour each)
+    # or "chunks" (the top_k fused chunks whole). Windows read best on FacQA train and dev-b (see README).
+    evidence: Literal["sentences", "windows", "chunks"] = "windows"
     evidence_max_chars: int = Field(1200, ge=200, le=8000, description="budget for all evidence sentences")
+    evidence_window: int = Field(2, ge=1, le=5, description="windows: sentences each side of a key sentence")
     evidence_max_key: int = Field(5, ge=1, le=20, description="key sentences at most")
     evidence_margin: float = Field(0.12, ge=0, le=1, description="key sentences score within this of the best")
     evidence_lexical_weight: float = Field(0.15, ge=0, le=1)
@@ -102,8 +104,9 @@ class Settings(BaseSettings):
     # A question about a period ("what happened in May 2023") reads the openings of this many of its articles
     period_max_articles: int = Field(5, ge=1, le=20)
 
-    # Prompt: "plain" (answer from the context; code adds the citations) or "numbered" (the model writes [n])
-    prompt_style: Literal["plain", "numbered"] = "plain"
+    # Prompt: "complete" (one or two complete sentences naming the subject; code adds the citations), "plain"
+    # (a short answer from the context), "numbered" (the model writes [n]) or "open" (no refusal rule)
+    prompt_style: Literal["plain", "numbered", "complete", "open"] = "complete"
 
     # Attribution: code checks, moves or drops the model's [n] markers by sentence similarity
     attribution: bool = True
@@ -112,9 +115,21 @@ class Settings(BaseSettings):
 
     # Answerability gate: the model's probability of starting its refusal sentence (first token)
     gate: bool = True
-    gate_p_refuse: float = Field(0.35, ge=0, le=1, description="refuse at or above this probability")
-    gate_p_refuse_soft: float = Field(0.02, ge=0, le=1, description="... or this one when evidence is middling")
+    gate_p_refuse: float = Field(0.5, ge=0, le=1, description="refuse at or above this probability")
+    gate_p_refuse_soft: float = Field(1.0, ge=0, le=1, description="... or this one when evidence is middling (1: off)")
     gate_evidence_soft: float = Field(0.97, ge=0, le=2, description="'middling': best evidence score below this")
+    # Answerability check: before generating, "does the context state the answer?" read from the reply's first token
+    # (reuses the evidence prompt llama.cpp already processed); refuse when P(yes) is below check_min
+    answer_check: bool = False
+    check_min: float = Field(0.5, ge=0, le=1)
+    # Claim check: after the answer, "is this statement supported by the context?" (the same cached prompt); refuse
+    # when P(yes) is below claim_min
+    claim_check: bool = False
+    claim_min: float = Field(0.5, ge=0, le=1)
+    # Names in the answer found in none of the evidence (after near misses are respelled) refuse the answer
+    verify_names: bool = True
+    # A question whose names or figures appear in none of the evidence is refused before generation
+    verify_subjects: bool = True
 
     # Generator: "qwen2.5-coder-1.5b" (default), "smollm2-135m" (tiny, for tests), a .gguf path,
     # "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub), or "openai:http://HOST:PORT/v1" for any
@@ -136,6 +151,15 @@ class Settings(BaseSettings):
     server_host: str = "127.0.0.1"
     server_port: int = 8765
     server: str | None = None
+    api_key: str | None = Field(None, description="the key `rag ask` sends to a `rag serve` that has keys")
+
+    # Sharing a server (README: "Running it for a team"). Keys are made with `rag keys add`; without any, the server
+    # serves only a loopback address unless server_open (`rag serve --open`).
+    server_open: bool = False
+    rate_limit_per_minute: int = Field(120, ge=0, description="requests a minute per key (0: no limit)")
+    max_waiting_per_key: int = Field(3, ge=0, description="questions per key waiting or being answered (0: no limit)")
+    max_request_bytes: int = Field(262_144, ge=1024, description="largest request body on any route but uploads")
+    generation_timeout: float = Field(180.0, gt=0, description="seconds one answer may hold the model")
 
     # UI
     ui_host: str = "127.0.0.1"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -84,3 +86,43 @@ def running(cmd: list[str], ready_url: str, log: Path, env: dict[str, str] | Non
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@dataclass
+class KeyedServer:
+    """A running `rag serve` with keys: its URL, the keys by name, its index folder, uploads folder and log."""
+
+    url: str
+    keys: dict[str, str]
+    index_dir: Path
+    uploads_dir: Path
+    log: Path
+    env: dict[str, str]
+
+    def auth(self, name: str) -> dict[str, str]:
+        """The Authorization header for a key name."""
+        return {"Authorization": f"Bearer {self.keys[name]}"}
+
+
+KEYED_ROLES = {"ada": "admin", "ed": "editor", **{f"r{i}": "reader" for i in range(10)}, "rate": "reader",
+               "busy": "reader", "gone": "reader", "page": "reader", "pager": "reader"}
+
+
+@pytest.fixture(scope="session")
+def keyed_server(seed_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyedServer]:
+    """One `rag serve` with keys for the session (tests of access, load and the signed-in page share it): a private
+    copy of the seed index, the tiny model, the default limits."""
+    from rag.access.keys import Keys
+    from rag.backends.stores.faiss_files import FaissStore
+
+    root = tmp_path_factory.mktemp("keyed")
+    index = root / "index"
+    shutil.copytree(seed_settings.index_dir, index)
+    keys = Keys.of(FaissStore(index))
+    made = {name: keys.add(name, role) for name, role in KEYED_ROLES.items()}
+    port = free_port()
+    env = {**os.environ, "RAG_INDEX_DIR": str(index), "RAG_UPLOADS_DIR": str(root / "uploads"),
+           "RAG_GENERATOR": "smollm2-135m", "RAG_MAX_TOKENS": "48", "RAG_SERVER": "none"}
+    url, log = f"http://127.0.0.1:{port}", root / "serve.log"
+    with running([sys.executable, "-m", "rag", "serve", "--port", str(port)], f"{url}/healthz", log, env=env):
+        yield KeyedServer(url, made, index, root / "uploads", log, env)

@@ -35,21 +35,25 @@ def test_baseline_gives_two_windows_of_three_sentences_either_side(seed_settings
 
 
 def test_variants_put_the_baseline_first_and_the_configured_default_last(seed_settings: Settings) -> None:
-    vs = ablation.variants(seed_settings)
-    assert vs[0].evidence == "naive" and len(vs) == 13
-    assert (vs[-1].evidence, vs[-1].prompt, vs[-1].attribution, vs[-1].gate) == ("sentences", "plain", True, True)
-    assert len({v.generation for v in vs}) == 4  # baseline + three generations shared by the other rows
-    chunky = seed_settings.model_copy(update={"evidence": "chunks", "prompt_style": "numbered", "gate": False})
+    st = seed_settings.model_copy(update={"evidence": "sentences", "prompt_style": "plain", "gate": True,
+                                          "answer_check": False})
+    vs = ablation.variants(st)
+    rows = len(ablation.SWITCHES)
+    assert vs[0].evidence == "naive" and len(vs) == 1 + rows * len(ablation.DEFAULT_MODES)
+    assert (vs[-1].evidence, vs[-1].prompt, *vs[-1].switches) == ("sentences", "plain", True, True, True, False)
+    assert len({v.generation for v in vs}) == 1 + len(ablation.DEFAULT_MODES)  # rows share their mode's generation
+    chunky = st.model_copy(update={"evidence": "chunks", "prompt_style": "numbered", "gate": False})
     assert (ablation.variants(chunky)[-1].evidence, ablation.variants(chunky)[-1].gate) == ("chunks", False)
-    two = ablation.variants(seed_settings, [("chunks", "numbered"), ("sentences", "plain")])
-    assert len(two) == 9 and {v.generation for v in two} == {("naive", ""), ("chunks", "numbered"), ("sentences", "plain")}
+    two = ablation.variants(st, [("chunks", "numbered"), ("sentences", "plain")])
+    assert len(two) == 1 + 2 * rows
+    assert {v.generation for v in two} == {("naive", ""), ("chunks", "numbered"), ("sentences", "plain")}
 
 
 def test_ablation_modes_are_parsed_and_unknown_ones_refused(seed_settings: Settings,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     assert parse_modes("chunks/numbered, sentences/plain") == [("chunks", "numbered"), ("sentences", "plain")]
-    with pytest.raises(BadInputError, match="sentences/numbered"):
-        parse_modes("sentences/numbered")
+    with pytest.raises(BadInputError, match="sentences/chatty"):
+        parse_modes("sentences/chatty")
     code = main(["--index-dir", str(seed_settings.index_dir), "eval", "--ablation", "--modes", "chunk/plain"])
     assert code != 0 and "unknown ablation mode: chunk/plain" in capsys.readouterr().err
 
@@ -64,21 +68,30 @@ def test_support_is_right_with_a_key_fact_or_most_of_the_gold_passage() -> None:
 def test_sweep_re_decides_recorded_answers(tmp_path: Path) -> None:
     rows = [
         {"answerable": True, "near_topic": False, "variants": {"v": {"refused": False, "key_facts": 1.0,
-                                                                     "signals": {"p_refuse": 0.05, "evidence_score": 0.95}}}},
+                                                                     "signals": {"p_refuse": 0.05, "evidence_score": 0.95,
+                                                                                 "p_answerable": 0.8}}}},
         {"answerable": False, "near_topic": True, "variants": {"v": {"refused": False, "key_facts": None,
-                                                                     "signals": {"p_refuse": 0.4, "evidence_score": 0.9}}}},
+                                                                     "signals": {"p_refuse": 0.4, "evidence_score": 0.9,
+                                                                                 "p_answerable": 0.6}}}},
     ]
     log = tmp_path / "a.jsonl"
     log.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    curve = {(c["p_refuse_max"], c["p_refuse_soft"], c["evidence_soft"]): c for c in ablation.sweep(log, "v", Policy())}
-    assert curve[(0.35, 0.1, 0.95)] == {"p_refuse_max": 0.35, "p_refuse_soft": 0.1, "evidence_soft": 0.95,
-                                        "key_facts": 1.0, "near_topic_refusal": 1.0, "false_refusal": 0.0}
-    assert curve[(1.01, 1.01, 0.95)]["near_topic_refusal"] == 0.0
-    assert curve[(1.01, 0.02, 2.0)] == {"p_refuse_max": 1.01, "p_refuse_soft": 0.02, "evidence_soft": 2.0,
-                                        "key_facts": 0.0, "near_topic_refusal": 1.0, "false_refusal": 1.0}
+    curve = {(c["p_refuse_max"], c["p_refuse_soft"], c["evidence_soft"], c["check_min"]): c
+             for c in ablation.sweep(log, "v", Policy())}
+    assert curve[(0.35, 0.1, 0.97, 0.0)] == {"p_refuse_max": 0.35, "p_refuse_soft": 0.1, "evidence_soft": 0.97,
+                                             "check_min": 0.0, "key_facts": 1.0, "near_topic_refusal": 1.0,
+                                             "unanswerable_refusal": 1.0, "false_refusal": 0.0}
+    assert curve[(1.01, 1.01, 0.97, 0.0)]["near_topic_refusal"] == 0.0
+    assert curve[(1.01, 0.02, 2.0, 0.0)] == {"p_refuse_max": 1.01, "p_refuse_soft": 0.02, "evidence_soft": 2.0,
+                                             "check_min": 0.0, "key_facts": 0.0, "near_topic_refusal": 1.0,
+                                             "unanswerable_refusal": 1.0, "false_refusal": 1.0}
+    # the answerability check: the answerable row's P(yes) 0.8 passes at 0.7, the other's 0.6 does not
+    assert curve[(1.01, 1.01, 0.97, 0.7)]["near_topic_refusal"] == 1.0
+    assert curve[(1.01, 1.01, 0.97, 0.7)]["false_refusal"] == 0.0
 
 
-@pytest.mark.parametrize("mode, rows", [("--ablation", 13), ("--baseline", 2)])
+@pytest.mark.parametrize("mode, rows", [("--ablation", 1 + len(ablation.SWITCHES) * len(ablation.DEFAULT_MODES)),
+                                        ("--baseline", 2)])
 def test_rag_eval_comparison_with_the_small_model(
     seed_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     mode: str, rows: int,
@@ -94,7 +107,7 @@ def test_rag_eval_comparison_with_the_small_model(
     result = json.loads((out / "ablation.json").read_text(encoding="utf-8"))
     assert result["questions"] == 3 and len(result["table"]) == rows
     names = list(result["table"])
-    assert names[0].startswith("naive") and names[-1] == "sentences + plain prompt + attribution + gate"
+    assert names[0].startswith("naive") and names[-1] == ablation.variants(Settings())[-1].name
     for row in result["table"].values():
         assert row["n_answerable"] == 2 and row["n_near_topic"] == 1 and row["prompt_tokens_p50"] > 0
     log = [json.loads(x) for x in (out / "ablation.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -130,3 +130,37 @@ def test_hybrid_similarity_mixes_terms_and_cosine() -> None:
     assert hybrid_similarity({"a", "b"}, {"a", "b", "c"}, 1.0, P) == 1.0
     assert hybrid_similarity({"a", "b"}, {"c"}, 0.75, P) == 0.0
     assert abs(hybrid_similarity({"a", "b"}, {"a"}, 0.875, P) - 0.5) < 1e-9
+
+
+LONG = ("Satelit Merah Putih 2 diluncurkan dari Florida. Peluncuran dilakukan dengan roket Falcon 9. "
+        "Satelit ini akan ditempatkan di orbit 113 derajat Bujur Timur. Kapasitasnya 32 Gbps. "
+        "Operatornya Telkomsat. Biaya peluncurannya tidak disebutkan oleh operator. Cuaca di lokasi cerah.")
+SATRIA = "SATRIA-1 ditempatkan di orbit 146 derajat Bujur Timur. Satelit itu milik pemerintah."
+
+
+def test_windows_keep_the_context_that_names_the_subject() -> None:
+    """The key sentence says "this satellite"; its window and the opening sentence say which one."""
+    index = make_index({"mp2": LONG, "satria": SATRIA}, {("mp2", 2): unit(1, 0.1), ("satria", 0): unit(0.8, 0.6)})
+    p = EvidenceParams(max_key=2, margin=0.5, max_chars=260, window=1, lexical_weight=0.0)
+    passages = select_evidence(index, "Di orbit berapa Merah Putih 2 ditempatkan?", Q, [(0, 1.0), (1, 0.5)], p)
+    first = passages[0]
+    assert first.article_id == "mp2" and first.n == 1
+    # the key sentence (2) with one sentence each side: contiguous, and it reaches the opening sentence (0)
+    assert first.sentence_ids == [0, 1, 2, 3] and first.text.startswith("Satelit Merah Putih 2")
+    # an article's passages stay together and in reading order; the budget holds
+    assert [x.article_id for x in passages] == sorted([x.article_id for x in passages], key=lambda a: a != "mp2")
+    assert sum(len(x.text) for x in passages) <= 260
+
+
+def test_windows_bring_the_opening_sentence_when_the_window_does_not_reach_it() -> None:
+    index = make_index({"mp2": LONG}, {("mp2", 5): unit(1, 0.1)})
+    p = EvidenceParams(max_key=1, margin=0.5, max_chars=400, window=1, lexical_weight=0.0)
+    passages = select_evidence(index, "Berapa biayanya?", Q, [(0, 1.0)], p)
+    assert [x.sentence_ids for x in passages] == [[0], [4, 5, 6]]  # the opening, then the window, in reading order
+    assert passages[0].text == "Satelit Merah Putih 2 diluncurkan dari Florida."
+
+
+def test_sentences_mode_is_unchanged_by_windows_being_available() -> None:
+    index = make_index({"mp2": LONG}, {("mp2", 5): unit(1, 0.1)})
+    p = EvidenceParams(max_key=1, margin=0.5, max_chars=400, neighbours=1, lexical_weight=0.0)
+    assert [x.sentence_ids for x in select_evidence(index, "Berapa biayanya?", Q, [(0, 1.0)], p)] == [[4, 5, 6]]

@@ -134,3 +134,16 @@ def test_seed_metadata_unchanged(stem: str) -> None:
     title, when, site = SEED_META[stem]
     assert d.title.startswith(title) and d.date == when and d.site == site
     assert (d.url is None) == (stem == "003_103e626a5a1d57e5")
+
+
+def test_a_slug_title_takes_the_texts_spelling_and_never_a_figure_the_text_lacks() -> None:
+    from rag.ingest.metadata import respell_slug
+
+    text = ("Ekonomi Vietnam melesat 8,02 persen pada 2022, kata pejabat RI. Vietnam's 2024 GDP growth quickens to "
+            "7.09%. Alert level raised: 'Beware' of the volcano.")
+    assert respell_slug("ekonomi-vietnam-melesat-802-persen".split("-"), text) == "Ekonomi Vietnam Melesat 8,02 Persen"
+    assert respell_slug("vietnam-s-2024-gdp-growth-quickens-to-709".split("-"), text) == \
+        "Vietnam's 2024 GDP Growth Quickens to 7.09"
+    assert respell_slug("ekonomi-ri-tumbuh".split("-"), text) == "Ekonomi RI Tumbuh"
+    assert respell_slug("alert-level-to-039beware".split("-"), text) == "Alert Level to Beware"
+    assert respell_slug("ekonomi-vietnam-tembus-999-persen".split("-"), text) == "Ekonomi Vietnam Tembus Persen"

@@ -10,9 +10,10 @@ from rag.backends.generators.fake import FakeGenerator
 from rag.backends.stores.faiss_files import FaissStore
 from rag.answer.policy import Decision, Policy, Reason, Signals, decide
 from rag.settings import Settings
+from types import SimpleNamespace
 from rag.types import Passage
 
-POLICY = Policy(gate=True, p_refuse_max=0.35, p_refuse_soft=0.15, evidence_soft=0.86)
+POLICY = Policy(gate=True, p_refuse_max=0.35, p_refuse_soft=0.15, evidence_soft=0.86, check=True)
 
 
 def test_a_well_supported_cited_answer_is_given() -> None:
@@ -82,3 +83,36 @@ def test_a_year_from_the_article_date_the_model_was_shown_is_not_invented(tmp_pa
         _, decision, _, signals = assistant.verify(answer, [p], kept, "en", "When was it announced?", attribution=False)
         assert decision.answer == (not invented) and (decision.reason is Reason.INVENTED_FIGURE) == bool(invented)
         assert signals.invented_figures == invented and signals.cited is True
+
+
+def test_a_question_whose_subject_is_in_no_evidence_is_refused_before_generation() -> None:
+    s = Signals(evidence_score=0.99, subjects=3, missing_subjects=("Blora", "2005"))  # most of them missing
+    assert decide(s, POLICY).reason is Reason.SUBJECT_NOT_FOUND
+    assert decide(s, Policy(**{**POLICY.__dict__, "refuse_missing_subjects": False})).answer
+    assert decide(Signals(evidence_score=0.99, subjects=2, missing_subjects=("Blora",)), POLICY).answer  # half
+    assert decide(Signals(evidence_score=0.99, subjects=1, missing_subjects=("Blora",)), POLICY).answer  # just one
+    # the same name twice is one subject
+    assert decide(Signals(evidence_score=0.99, subjects=3, missing_subjects=("Blora", "Blora")), POLICY).answer
+    assert decide(Signals(weak_evidence=True, subjects=1, missing_subjects=("Blora",)), POLICY).reason \
+        is Reason.WEAK_EVIDENCE
+
+
+def test_the_answerability_check_refuses_below_its_threshold_and_only_when_on() -> None:
+    assert decide(Signals(evidence_score=0.99, p_answerable=0.3), POLICY).reason is Reason.NOT_IN_CONTEXT
+    assert decide(Signals(evidence_score=0.99, p_answerable=0.5), POLICY).answer
+    assert decide(Signals(evidence_score=0.99, p_answerable=0.3), Policy(**{**POLICY.__dict__, "check": False})).answer
+    assert decide(Signals(evidence_score=0.99, p_answerable=None), POLICY).answer  # a backend that cannot tell
+
+
+def test_an_unsupported_name_refuses_after_figures() -> None:
+    done = dict(evidence_score=0.95, p_refuse=0.05)
+    assert decide(Signals(**done, unsupported_names=("Thanh",)), POLICY).reason is Reason.UNSUPPORTED_NAME
+    assert decide(Signals(**done, invented_figures=("7",), unsupported_names=("Thanh",)), POLICY).reason \
+        is Reason.INVENTED_FIGURE
+
+
+def test_the_default_policy_matches_the_default_settings() -> None:
+    """One set of defaults: the assistant's policy from default settings is the Policy dataclass's default."""
+    from rag.answer.assistant import Assistant
+
+    assert Assistant.policy.fget(SimpleNamespace(settings=Settings())) == Policy()  # type: ignore[attr-defined]

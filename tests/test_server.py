@@ -104,27 +104,34 @@ def test_bad_requests_get_clear_errors(server: str) -> None:
 
 
 def test_a_refusal_does_not_wait_behind_a_generation(server: str) -> None:
-    """A long generation is running; an off-topic question and a third-language one are answered meanwhile."""
+    """Generations are queued; an off-topic question and a third-language one are answered meanwhile."""
     finished: dict[str, float] = {}
 
     def ask(name: str, body: dict) -> None:
         httpx.post(f"{server}/api/ask", json=body, timeout=300)
         finished[name] = time.perf_counter()
 
-    long = threading.Thread(target=ask, args=("long", {"question": LAOS, "max_tokens": 600}))
-    long.start()
-    time.sleep(1.0)  # the long one is retrieving or generating now
+    # The tiny model may stop after a few words, so one generation is not a reliable wall: four queued ones are.
+    questions = [LAOS, "Apa isi kerja sama Vietnam dan Laos?", "Kapan menteri Laos berkunjung ke Vietnam?",
+                 "Apa yang dibahas menteri Laos di Hanoi?"]
+    long = [threading.Thread(target=ask, args=(f"long{i}", {"question": q, "max_tokens": 600}))
+            for i, q in enumerate(questions)]
+    for t in long:
+        t.start()
+    time.sleep(0.5)  # the first is retrieving or generating now, the others wait for the model
     t0 = time.perf_counter()
     off = httpx.post(f"{server}/api/ask", json={"question": "Berapa harga cabai rawit di pasar Bandung hari ini?"},
                      timeout=300).json()
     other = httpx.post(f"{server}/api/ask", json={"question": "Qui a signé la convention de Hanoï avec le Vietnam?"},
                        timeout=300).json()
     refusals_done = time.perf_counter()
-    long.join()
+    for t in long:
+        t.join()
     assert off["refused"] and off["refusal_reason"] == "weak_evidence"
     assert other["refused"] and other["refusal_reason"] == "unsupported_language"
-    assert refusals_done < finished["long"], (
-        f"refusals took {refusals_done - t0:.1f} s and finished after the generation")
+    last = max(finished.values())
+    assert refusals_done < last, (
+        f"refusals took {refusals_done - t0:.1f} s and finished after the queued generations ({last - t0:.1f} s)")
 
 
 def test_fifo_lock_serves_waiters_in_arrival_order() -> None:

@@ -3,6 +3,11 @@
 Everything the page shows comes from `Assistant.ask_stream` events (Retrieved -> Token... -> Done). The
 handlers keep the conversation in a Session (held in gr.State, never shared between users) and turn each
 event into HTML with ui.render.
+
+Every question and upload goes through the same access checks as the API (rag.access.guard: the signed-in key's
+role, its requests a minute and questions in flight) and every question through the same queue for the model: a
+question runs in its own thread, and while it waits for the model the page shows its place in line. A refusal
+that needs no model is answered at once, whatever the model is doing.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from rag.access.audit import Actor
+from rag.access.guard import Guard, Principal
+from rag.access.keys import Action, may
+from rag.access.queue import END, ERROR, Pump, queued
 from rag.answer.period import article_filter
 from rag.answer.assistant import Assistant, Done, Retrieved, Token
 from rag.errors import IndexError_, RagError
@@ -47,6 +56,19 @@ class Session:
         self.earlier = [*self.earlier[-(EARLIER_PANELS - 1):], (turn, question, body)]
 
 
+@dataclass
+class Waiting:
+    """Event (page only): the question waits for the model with `ahead` questions in front of it."""
+
+    ahead: int
+
+
+def _client(request: gr.Request | None) -> str:
+    """The browser's address (limits on an open server are per address)."""
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or "page"
+
+
 def _ready() -> tuple[Any, Any, Any]:
     """Interactivity updates for the question box, Ask and New-conversation buttons after an answer."""
     return (gr.update(interactive=True),) * 3
@@ -65,12 +87,24 @@ def _discard_upload(path: Path) -> None:
 class Handlers:
     """The page's event handlers for one Assistant (shared by all sessions; conversations live in Session)."""
 
-    def __init__(self, assistant: Assistant, startup_error: BaseException | None = None) -> None:
+    def __init__(self, assistant: Assistant, startup_error: BaseException | None = None, guard: Guard | None = None,
+                 warning: str | None = None) -> None:
         self.assistant = assistant
         self.startup_error = startup_error
+        self.guard = guard or Guard(assistant.settings, assistant.store)
+        self.warning = warning
+        assistant.generator = queued(assistant.generator, self.guard.queue, assistant.settings.generation_timeout)
 
-    def status(self) -> str:
-        """The header's status line: index size and model, or why the page cannot answer yet."""
+    def who(self, request: gr.Request | None, action: Action) -> Principal:
+        """The signed-in user (anyone on a server without keys), allowed this action and counted against their
+        requests a minute: the API's checks, for the page (AccessError, LimitError otherwise)."""
+        principal = self.guard.page_user(getattr(request, "username", None), _client(request))
+        self.guard.count(principal)
+        self.guard.require(principal, action)
+        return principal
+
+    def status(self, principal: Principal | None = None) -> str:
+        """The header's status line: index size, model and who is signed in, or why the page cannot answer yet."""
         try:
             n = len(self.assistant.articles())
         except Exception as e:  # noqa: BLE001 - shown, not raised
@@ -79,7 +113,10 @@ class Handlers:
             return render.banner(e)
         if self.startup_error is not None and not isinstance(self.startup_error, IndexError_):
             return render.banner(self.startup_error)
-        return render.status_line(n, self.assistant.model_names()["generator"])
+        keyed = principal is not None and principal.keyed
+        return render.status_line(n, self.assistant.model_names()["generator"],
+                                  user=principal.name if keyed else None, role=principal.role.value if keyed else None,
+                                  warning=self.warning)
 
     def articles(self) -> str:
         """The indexed-articles table, or why it cannot be read."""
@@ -89,9 +126,36 @@ class Handlers:
             return render.error(e, "id", retry=False)
         return render.articles(docs)
 
-    def on_load(self) -> tuple[str, str]:
-        """Fresh status line and articles table for a newly opened page."""
-        return self.status(), self.articles()
+    def on_load(self, request: gr.Request) -> tuple[Any, ...]:
+        """Fresh status line and articles table for a newly opened page; the upload box only for editors."""
+        try:
+            principal = self.guard.page_user(getattr(request, "username", None), _client(request))
+        except RagError as e:
+            return render.banner(e), "", gr.update(visible=False)
+        return self.status(principal), self.articles(), gr.update(visible=may(principal.role, Action.EDIT))
+
+    def through_queue(self, principal: Principal, make: Any) -> Iterator[Any]:
+        """The events of a question run in its own thread in the model's shared queue, with Waiting(ahead) events
+        while it waits; the question leaves the queue when this iteration ends early (the page was closed)."""
+        with self.guard.asking(principal) as req:
+            pump = Pump(req, make)
+            shown = None
+            try:
+                while True:
+                    got = pump.take(0.5)
+                    if got is None:
+                        if req.position and req.position != shown:
+                            shown = req.position
+                            yield Waiting(req.position)
+                        continue
+                    kind, value = got
+                    if kind == END:
+                        return
+                    if kind == ERROR:
+                        raise value
+                    yield value
+            finally:
+                req.cancel()
 
     def accept(self, question: str, session: Session | None) -> tuple[Any, ...]:
         """Show the question at once (no queue), with a 'searching' placeholder; the answer step follows."""
@@ -109,7 +173,7 @@ class Handlers:
                 gr.update(interactive=False), gr.update(interactive=False))
 
     def respond(self, question: str | None, session: Session, top_k: float, max_tokens: float, since: str = "",
-                until: str = "", site: str = "") -> Iterator[tuple[Any, ...]]:
+                until: str = "", site: str = "", request: gr.Request = None) -> Iterator[tuple[Any, ...]]:
         """Stream one answer (among the articles the filter admits): evidence first, then tokens, then the verified
         answer with linked citations."""
         if not question or session is None:
@@ -126,9 +190,12 @@ class Handlers:
             pieces: list[str] = []
             last = 0.0
             where = article_filter(since, until, (site or "").split(","))
-            for event in self.assistant.ask_stream(question, top_k=int(top_k), max_tokens=int(max_tokens),
-                                                   history=history or None, where=where):
-                if isinstance(event, Retrieved):
+            principal = self.who(request, Action.ASK)
+            for event in self.through_queue(principal, lambda: self.assistant.ask_stream(
+                    question, top_k=int(top_k), max_tokens=int(max_tokens), history=history or None, where=where)):
+                if isinstance(event, Waiting):
+                    yield session.show(render.status("waiting", standalone, lang, event.ahead)), gr.skip(), session, *keep
+                elif isinstance(event, Retrieved):
                     standalone = event.standalone_question
                     panel_body = render.evidence(turn, event.passages, lang, event.refused)
                     evidence_shown = bool(event.passages)
@@ -168,13 +235,16 @@ class Handlers:
         """Empty chat, fresh session, empty sources panel, empty question box."""
         return [], Session(), render.empty_panel(), ""
 
-    def upload(self, path: str | None) -> tuple[Any, ...]:
-        """Add an uploaded article file to the index (validated by the library), then refresh the table."""
+    def upload(self, path: str | None, request: gr.Request = None) -> tuple[Any, ...]:
+        """Add an uploaded article file to the index (editors only, as on the API; validated by the library),
+        then refresh the table."""
         if not path:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         tmp = Path(path)
+        principal = None
         try:
-            report = self.assistant.add_article(tmp, tmp.name)
+            principal = self.who(request, Action.EDIT)
+            report = self.assistant.add_article(tmp, tmp.name, Actor(principal.name, "upload"))
             msg = render.upload_result(tmp.name, bool(report.added or report.updated), report.summary())
         except Exception as e:  # noqa: BLE001 - shown to the user
             if isinstance(e, RagError):  # name the user's file, not Gradio's temporary copy
@@ -184,4 +254,4 @@ class Handlers:
             msg = render.error(e, "id", kind="error upload-result")
         finally:
             _discard_upload(tmp)
-        return msg, self.articles(), None, self.status()
+        return msg, self.articles(), None, self.status(principal) if principal else gr.skip()

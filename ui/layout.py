@@ -48,12 +48,14 @@ class Page:
     clear: gr.Button
     sources: gr.HTML
     articles: gr.HTML
+    upload_box: gr.Column
     upload_file: gr.File
     upload_msg: gr.HTML
 
 
-def build_page(settings: Settings, status_html: str, articles_html: str) -> Page:
-    """Lay out the page; the status line and articles table start with the given HTML."""
+def build_page(settings: Settings, status_html: str, articles_html: str, can_upload: bool = True) -> Page:
+    """Lay out the page; the status line and articles table start with the given HTML; the upload box starts
+    hidden unless can_upload (with keys, the page shows it once an editor has signed in)."""
     with gr.Blocks(title=f"{APP_NAME} — tanya jawab berita", analytics_enabled=False,
                    delete_cache=(3600, 3600)) as demo:
         with gr.Row(elem_classes="app-header"):
@@ -102,7 +104,7 @@ def build_page(settings: Settings, status_html: str, articles_html: str) -> Page
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3):
                         articles = gr.HTML(articles_html, elem_id="articles")
-                    with gr.Column(scale=1, min_width=280):
+                    with gr.Column(scale=1, min_width=280, visible=can_upload, elem_id="upload-box") as upload_box:
                         gr.HTML(render.upload_help(min(settings.ui_max_upload_bytes, settings.max_article_bytes)))
                         upload_file = gr.File(label="Unggah artikel · Upload an article",
                                               file_types=list(ARTICLE_TYPES),
@@ -110,4 +112,4 @@ def build_page(settings: Settings, status_html: str, articles_html: str) -> Page
                         upload_msg = gr.HTML("", elem_id="upload-msg")
     return Page(demo=demo, status=status, session=session, pending=pending, chat=chat, question=question, send=send,
                 top_k=top_k, max_tokens=max_tokens, since=since, until=until, site=site, clear=clear, sources=sources, articles=articles,
-                upload_file=upload_file, upload_msg=upload_msg)
+                upload_box=upload_box, upload_file=upload_file, upload_msg=upload_msg)

@@ -99,9 +99,10 @@ def user_message(question: str) -> str:
     return _render("user_message.html", question=question)
 
 
-def status(step: str, standalone: str | None, lang: str) -> str:
-    """A spinner and what is happening now ('searching', 'writing' or 'checking'), for the chat or the panel."""
-    return _render("status.html", lang, step=step, standalone=standalone)
+def status(step: str, standalone: str | None, lang: str, ahead: int | None = None) -> str:
+    """A spinner and what is happening now ('searching', 'writing', 'checking', or 'waiting' with the number of
+    questions ahead in the model's queue), for the chat or the panel."""
+    return _render("status.html", lang, step=step, standalone=standalone, ahead=ahead)
 
 
 def streaming(pieces: list[str], standalone: str | None, lang: str) -> str:
@@ -209,9 +210,11 @@ def sources_title() -> str:
     return _render("sources_title.html")
 
 
-def status_line(n_articles: int, model: str) -> str:
-    """The header's status line: index size, generator model, local and offline."""
-    return _render("status_line.html", n_articles=n_articles, model=model)
+def status_line(n_articles: int, model: str, user: str | None = None, role: str | None = None,
+                warning: str | None = None) -> str:
+    """The header's status line: index size, generator model, local and offline, who is signed in; below it a
+    warning when the server is open to its network without keys."""
+    return _render("status_line.html", n_articles=n_articles, model=model, user=user, role=role, warning=warning)
 
 
 def articles(docs: list[dict[str, Any]]) -> str:

@@ -14,19 +14,27 @@ from typing import Any, Iterator, Union
 
 from rag.ingest.formats import read_bytes, unsupported_reason
 from rag.answer.attribution import AttributionParams, attribute, split_claims
-from rag.answer.citations import CheckedAnswer, check_citations, says_not_found, unsupported_numbers
+from rag.answer.citations import MARKER, CheckedAnswer, check_citations, says_not_found
+from rag.answer.faithful import (
+    check_names,
+    evidence_language,
+    missing_subjects,
+    question_subjects,
+    unsupported_figures,
+)
 from rag.ingest.clean import clean_article
 from rag.errors import BadInputError
 from rag.answer.followup import needs_rewrite, rewrite_question
-from rag.answer.evidence import EvidenceParams, lead_passages, select_evidence
+from rag.answer.evidence import EvidenceParams, lead_passages, select_evidence, within_budget
 from rag.answer.period import period_question
 from rag.backends.embedders.base import Embedder
 from rag.backends.generators.base import GenerationReport, Generator
 from rag.backends.stores.base import Store, StoreReader
-from rag.ingest.run import IngestReport, check_compatible, ingest
+from rag.access.audit import Actor, cli_actor
+from rag.ingest.run import IngestReport, check_compatible, ingest, remove_articles
 from rag.answer.language import REFUSAL, SUPPORTED, UNSUPPORTED_REPLY, detect_language
 from rag.answer.policy import Decision, Policy, Reason, Signals, decide
-from rag.answer.prompt import build_messages, source_line
+from rag.answer.prompt import CHECK_OPTIONS, build_messages, check_messages, claim_messages, source_line
 from rag.answer.retrieve import Retrieval, retrieve
 from rag.settings import Settings
 from rag.types import ArticleFilter, Citation, Passage
@@ -114,6 +122,18 @@ def validate_question(question: str, settings: Settings) -> str:
     return q
 
 
+def upload_name(filename: str) -> str:
+    """An uploaded file's name when it is a plain file name; BadInputError for folders, '..', hidden or control
+    characters (a name is never turned into another one silently)."""
+    if not isinstance(filename, str) or not filename.strip():
+        raise BadInputError("the upload has no file name")
+    if (filename != Path(filename).name or "\\" in filename or filename.startswith(".") or _CONTROL.search(filename)
+            or len(filename) > 200):
+        raise BadInputError(f"{filename[:80]!r} is not a plain file name",
+                            "send the file under its own name, without folders (e.g. article.txt)")
+    return filename
+
+
 class Assistant:
     """Answers questions over one store with one embedder and one generator; every front end asks through it.
 
@@ -137,13 +157,20 @@ class Assistant:
                 self._checked = view
             return view
 
-    def ingest(self, paths: list[Path], rebuild: bool = False, progress: bool = True) -> IngestReport:
-        """Ingest articles; the next question sees the new index."""
-        return ingest(paths, self.settings, self.store, self.embedder, rebuild=rebuild, progress=progress)
+    def ingest(self, paths: list[Path], rebuild: bool = False, progress: bool = True, actor: Actor | None = None,
+               restore: bool = False) -> IngestReport:
+        """Ingest articles (recorded in the audit trail as actor); the next question sees the new index."""
+        return ingest(paths, self.settings, self.store, self.embedder, rebuild=rebuild, progress=progress,
+                      actor=actor, restore=restore)
 
-    def add_article(self, source: Path, filename: str) -> IngestReport:
-        """Check an upload as `rag ingest` reads files (same formats, both size limits), keep a copy, index it."""
-        name = Path(filename).name
+    def remove(self, article_ids: list[str], actor: Actor | None = None, delete_files: bool = False) -> IngestReport:
+        """Take articles out of the index atomically (copies promoted); the next question no longer sees them."""
+        return remove_articles(article_ids, self.settings, self.store, self.embedder, actor, delete_files)
+
+    def add_article(self, source: Path, filename: str, actor: Actor | None = None) -> IngestReport:
+        """Check an upload as `rag ingest` reads files (same formats, both size limits), keep a copy, index it
+        (also when it was removed before: an upload is an explicit wish to have it)."""
+        name = upload_name(filename)
         if reason := unsupported_reason(Path(name)):
             raise BadInputError(f"{name}: {reason}")
         st = self.settings
@@ -160,7 +187,7 @@ class Assistant:
         tmp = target.with_name(f".{name}.part")
         shutil.copyfile(source, tmp)
         os.replace(tmp, target)
-        return self.ingest([target], progress=False)
+        return self.ingest([target], progress=False, actor=actor or cli_actor("upload"), restore=True)
 
     def articles(self) -> list[dict[str, Any]]:
         """Metadata of every indexed article, newest first."""
@@ -188,18 +215,35 @@ class Assistant:
         """The answer policy from the settings."""
         st = self.settings
         return Policy(gate=st.gate, p_refuse_max=st.gate_p_refuse, p_refuse_soft=st.gate_p_refuse_soft,
-                      evidence_soft=st.gate_evidence_soft)
+                      evidence_soft=st.gate_evidence_soft, check=st.answer_check, check_min=st.check_min,
+                      refuse_unsupported_names=st.verify_names, refuse_missing_subjects=st.verify_subjects,
+                      claim_check=st.claim_check, claim_min=st.claim_min)
 
     def evidence(self, found: Retrieval, question: str, index: StoreReader | None = None,
                  where: ArticleFilter | None = None) -> list[Passage]:
-        """What the model reads: the selected sentences (default) or the top fused chunks."""
-        if self.settings.evidence == "chunks" or found.query_vector is None:
-            return found.passages
+        """What the model reads: sentence windows (default), selected sentences, or the top fused chunks."""
         st = self.settings
+        if st.evidence == "chunks" or found.query_vector is None:
+            return within_budget(found.passages, st.evidence_max_chars)
         params = EvidenceParams(max_chars=st.evidence_max_chars, max_key=st.evidence_max_key, margin=st.evidence_margin,
                                 lexical_weight=st.evidence_lexical_weight, neighbours=st.evidence_neighbours,
-                                chunk_prior=st.evidence_chunk_prior)
+                                chunk_prior=st.evidence_chunk_prior,
+                                window=st.evidence_window if st.evidence == "windows" else 0)
         return select_evidence(index or self.index, question, found.query_vector, found.ranked, params, where)
+
+    def check(self, messages: list[dict[str, str]]) -> tuple[float | None, float]:
+        """The answerability check on an answer prompt: P(yes) (None when the backend cannot tell) and its seconds."""
+        return self._yes(check_messages(messages))
+
+    def check_claim(self, messages: list[dict[str, str]], answer: str) -> tuple[float | None, float]:
+        """The claim check on a written answer: P(yes) that the context supports it, and its seconds."""
+        return self._yes(claim_messages(messages, MARKER.sub("", answer).strip()))
+
+    def _yes(self, messages: list[dict[str, str]]) -> tuple[float | None, float]:
+        t0 = time.perf_counter()
+        choose = getattr(self.generator, "choose", None)
+        probs = choose(messages, CHECK_OPTIONS) if choose else None
+        return (round(probs["yes"], 4) if probs else None), round(time.perf_counter() - t0, 4)
 
     def period_evidence(self, found: Retrieval, where: ArticleFilter, index: StoreReader) -> list[Passage]:
         """For a question about a period: the openings of the period's articles, best retrieved first, then by date."""
@@ -213,9 +257,15 @@ class Assistant:
     def verify(
         self, raw: str, passages: list[Passage], signals: Signals, language: str, question: str,
         attribution: bool | None = None, policy: Policy | None = None, index: StoreReader | None = None,
+        faithful: bool = True,
     ) -> tuple[CheckedAnswer, Decision, dict[str, int], Signals]:
-        """After generation: markers checked (or re-attributed by code), then the policy decides on the full signals."""
+        """After generation: names respelled where the model misspelt the evidence's (faithful), markers checked (or
+        re-attributed by code), figures and names checked against what the model saw; the policy decides."""
         stats: dict[str, int] = {}
+        seen = [f"{source_line(p)}\n{p.text}" for p in passages] + [question]  # everything the model was shown
+        names = check_names(raw, seen + list(REFUSAL.values()), same_language=language == evidence_language(passages))
+        if faithful:
+            raw = names.text  # near-miss names respelled as the evidence spells them
         if attribution if attribution is not None else self.settings.attribution:
             claims = split_claims(raw)
             vectors = self.embedder.embed_passages([c.text for c in claims]) if claims else None
@@ -228,29 +278,35 @@ class Assistant:
             checked = check_citations(raw, passages)
         signals = replace(
             signals, answer_empty=not raw, said_not_found=bool(raw) and says_not_found(raw, REFUSAL[language]),
-            # A figure is invented when the model saw it nowhere: not in the passages, their source lines (the
-            # article dates), or the question.
-            invented_figures=tuple(unsupported_numbers(
-                checked.text, [f"{source_line(p)}\n{p.text}" for p in passages] + [question])),
+            # A figure or name is unsupported when the model saw it nowhere: not in the passages, their source lines
+            # (titles, sites, article dates), or the question.
+            invented_figures=tuple(unsupported_figures(checked.text, seen)),
+            unsupported_names=tuple(names.unsupported),
             cited=bool(checked.citations),
         )
+        if names.snapped:
+            stats["names_respelled"] = len(names.snapped)
         return checked, decide(signals, policy or self.policy), stats, signals
 
     def ask_stream(
         self, question: str, top_k: int | None = None, max_tokens: int | None = None,
         history: list[tuple[str, str]] | None = None, gate: bool | None = None, where: ArticleFilter | None = None,
+        record_check: bool = False,
     ) -> Iterator[Event]:
         """Answer a question as events: Retrieved, then Token pieces, then Done with the verified result.
 
         where: only articles it admits are searched (dates, sites); a question about a period ("what happened in May
-        2023") adds that period when `where` sets no dates. gate=False generates even when the first token says the
-        model will refuse (evaluation records both)."""
+        2023") adds that period when `where` sets no dates. gate=False generates even when the first token or the
+        answerability check says the model will refuse; record_check runs the check even when the policy does not
+        use it (evaluation records every signal and re-decides)."""
         t0 = time.perf_counter()
         q = validate_question(question, self.settings)
         language = detect_language(q)
         timings: dict[str, float | None] = {"retrieval": None, "first_token": None, "total": None}
         base = dict(question=q, model=self.model_names(), language=language)
-        policy = self.policy if gate is None else replace(self.policy, gate=gate)
+        policy = self.policy if gate is None else replace(
+            self.policy, gate=gate, check=gate and self.policy.check, claim_check=gate and self.policy.claim_check,
+            refuse_missing_subjects=gate and self.policy.refuse_missing_subjects)
         if language not in SUPPORTED:
             decision = decide(Signals(language_supported=False), policy)
             yield Retrieved([], None, refused=True)
@@ -277,7 +333,9 @@ class Assistant:
             p.also_reported_by = index.also_reported_by(p.article_id)
         timings["retrieval"] = round(time.perf_counter() - t0, 4)
         scored = [p.scores["evidence"] for p in passages if "evidence" in p.scores]  # none for chunk evidence
-        signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None))
+        missing = () if period else tuple(missing_subjects(search_q, [f"{source_line(p)}\n{p.text}" for p in passages]))
+        signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None),
+                          subjects=len(question_subjects(search_q)), missing_subjects=missing)
         base.update(standalone_question=standalone, passages=passages, filters=where.to_dict() if where else None)
         decision = decide(signals, policy)
         yield Retrieved(passages, standalone, refused=not decision.answer)
@@ -291,6 +349,13 @@ class Assistant:
             yield refusal(decision.reason)
             return
         messages = build_messages(search_q, passages, language, self.settings.prompt_style)
+        if (policy.check or record_check) and not period:  # a period question is answered by any article in it
+            p_answerable, timings["check"] = self.check(messages)
+            signals = replace(signals, p_answerable=p_answerable)
+            decision = decide(signals, policy)
+            if not decision.answer:  # the model judges the context does not state the answer: no generation
+                yield refusal(decision.reason)
+                return
         report = GenerationReport(watch=[REFUSAL[language], REFUSAL["en"], REFUSAL["id"]])
         pieces: list[str] = []
         stream = self.generator.stream(messages, max_tokens or self.settings.max_tokens, self.settings.temperature,
@@ -309,6 +374,9 @@ class Assistant:
         if report.p_watch is not None:
             signals = replace(signals, p_refuse=report.p_watch)
         raw = "".join(pieces).strip()
+        if (policy.claim_check or record_check) and raw and not says_not_found(raw, REFUSAL[language]):
+            p_supported, timings["claim_check"] = self.check_claim(messages, raw)
+            signals = replace(signals, p_supported=p_supported)
         timings["total"] = round(time.perf_counter() - t0, 4)
         checked, decision, stats, signals = self.verify(raw, passages, signals, language, search_q, policy=policy,
                                                         index=index)

@@ -84,28 +84,6 @@ def check_citations(answer: str, passages: list[Passage]) -> CheckedAnswer:
     return CheckedAnswer(text=text, citations=citations, invalid_markers=invalid)
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-
-
-def _canonical_numbers(text: str) -> set[str]:
-    """Numbers in text, written one way: '1.000.000' -> '1000000', '1,3' -> '1.3'."""
-    out = set()
-    for raw in _NUMBER.findall(MARKER.sub(" ", text)):
-        if re.fullmatch(r"\d{1,3}([.,]\d{3})+", raw):  # thousands separators
-            out.add(re.sub(r"[.,]", "", raw))
-        else:
-            out.add(raw.replace(",", "."))
-    return out
-
-
-def unsupported_numbers(answer: str, sources: list[str]) -> list[str]:
-    """Numbers in the answer that appear in none of the sources (passages and question): likely invented."""
-    known: set[str] = set()
-    for text in sources:
-        known |= _canonical_numbers(text)
-    return sorted(_canonical_numbers(answer) - known)
-
-
 def says_not_found(answer: str, refusal: str) -> bool:
     """True when the model's answer is a 'the passages do not contain this' reply."""
     a = answer.strip().lower()

@@ -32,6 +32,8 @@ class EvidenceParams:
     neighbours: int = 1  # sentences on each side of a key sentence, while the budget lasts
     min_words: int = 4  # shorter sentences are never key sentences (headings, datelines)
     duplicate_jaccard: float = 0.7  # term overlap above which two sentences count as the same
+    window: int = 0  # > 0: contiguous windows of this many sentences each side of a key sentence, plus the
+    # article's opening sentence, instead of one neighbour each (context that keeps the referent)
 
 
 @dataclass
@@ -77,16 +79,11 @@ def score_sentences(
     return sorted(out, key=lambda s: -s.score)
 
 
-def select_evidence(
-    index: StoreReader, question: str, query_vector: np.ndarray, ranked_chunks: list[tuple[int, float]], p: EvidenceParams,
-    where: ArticleFilter | None = None,
-) -> list[Passage]:
-    """Numbered snippets of the best sentences (with neighbours), best snippet first (only admitted articles)."""
-    scored = score_sentences(index, question, query_vector, ranked_chunks, p, where)
-    if not scored:
-        return []
+def pick_keys(index: StoreReader, scored: list[ScoredSentence], p: EvidenceParams) -> tuple[dict[int, ScoredSentence], list[set[str]], int]:
+    """The key sentences (best first, within the margin of the best, syndicated repeats once, within the budget),
+    their term sets and the characters they use."""
     best = scored[0].score
-    chosen: dict[int, ScoredSentence] = {}  # key sentences
+    chosen: dict[int, ScoredSentence] = {}
     chosen_terms: list[set[str]] = []
     used = 0
     for s in scored:
@@ -103,36 +100,83 @@ def select_evidence(
         chosen[s.pos] = s
         chosen_terms.append(terms)
         used += len(text)
+    return chosen, chosen_terms, used
 
+
+def select_evidence(
+    index: StoreReader, question: str, query_vector: np.ndarray, ranked_chunks: list[tuple[int, float]], p: EvidenceParams,
+    where: ArticleFilter | None = None,
+) -> list[Passage]:
+    """Numbered snippets of the best sentences (with neighbours, or whole windows), best first (admitted articles)."""
+    scored = score_sentences(index, question, query_vector, ranked_chunks, p, where)
+    if not scored:
+        return []
+    chosen, chosen_terms, used = pick_keys(index, scored, p)
     selected = set(chosen)
+
+    def take(n: int) -> bool:
+        """Add sentence n if it fits the budget and repeats no chosen sentence."""
+        nonlocal used
+        if n in selected:
+            return True
+        text = index.sentence_text(n)
+        if used + len(text) > p.max_chars:
+            return False
+        terms = _terms(text)
+        if any(jaccard(terms, t) >= p.duplicate_jaccard for t in chosen_terms):
+            return False
+        selected.add(n)
+        chosen_terms.append(terms)
+        used += len(text)
+        return True
+
+    if p.window:  # contiguous windows: grow every key sentence one sentence each side at a time, best key first
+        for radius in range(1, p.window + 1):
+            for key in chosen:
+                first, last = index.sentence_range(index.sentence(key).article_id)
+                for n in (key - radius, key + radius):
+                    if first <= n < last and all(m in selected for m in _between(key, n)):
+                        take(n)
+        for key in chosen:  # the article's opening sentence names its subject ("the satellite" -> which one)
+            first, _ = index.sentence_range(index.sentence(key).article_id)
+            take(first)
+        runs = _runs(index, sorted(selected))
+        for a, b in zip(runs, runs[1:]):  # a one-sentence gap between two runs of one article: fill it
+            if b[0] - a[-1] == 2 and index.sentence(a[-1]).article_id == index.sentence(b[0]).article_id:
+                take(a[-1] + 1)
+        return _snippets(index, sorted(selected), chosen, by_article=True)
+
     for key in list(chosen):  # neighbours, best key sentence first, previous sentence before the next one
         first, last = index.sentence_range(index.sentence(key).article_id)
         for offset in [o for k in range(1, p.neighbours + 1) for o in (-k, k)]:
             n = key + offset
-            if not first <= n < last or n in selected:
-                continue
-            text = index.sentence_text(n)
-            if used + len(text) > p.max_chars:
-                continue
-            terms = _terms(text)
-            if any(jaccard(terms, t) >= p.duplicate_jaccard for t in chosen_terms):
-                continue
-            selected.add(n)
-            chosen_terms.append(terms)
-            used += len(text)
+            if first <= n < last:
+                take(n)
     return _snippets(index, sorted(selected), chosen)
 
 
-def _snippets(index: StoreReader, positions: list[int], keys: dict[int, ScoredSentence]) -> list[Passage]:
-    """Runs of adjacent sentences of one article become one passage, ordered by their best key sentence."""
+def _between(key: int, n: int) -> range:
+    """The positions strictly between a key sentence and n (a window grows without holes)."""
+    return range(min(key, n) + 1, max(key, n))
+
+
+def _runs(index: StoreReader, positions: list[int]) -> list[list[int]]:
+    """Runs of adjacent sentence positions of one article."""
     runs: list[list[int]] = []
     for pos in positions:
         if runs and pos == runs[-1][-1] + 1 and index.sentence(pos).article_id == index.sentence(runs[-1][-1]).article_id:
             runs[-1].append(pos)
         else:
             runs.append([pos])
+    return runs
+
+
+def _snippets(index: StoreReader, positions: list[int], keys: dict[int, ScoredSentence],
+              by_article: bool = False) -> list[Passage]:
+    """Runs of adjacent sentences of one article become one passage, ordered by their best key sentence (by_article:
+    an article's runs stay together, in reading order, articles ordered by their best key sentence)."""
     passages = []
-    for run in runs:
+    for run in _runs(index, positions):
         first, last = index.sentence(run[0]), index.sentence(run[-1])
         d = index.document(first.article_id)
         best = max((keys[x] for x in run if x in keys), key=lambda s: s.score, default=None)
@@ -143,7 +187,13 @@ def _snippets(index: StoreReader, positions: list[int], keys: dict[int, ScoredSe
             start=first.start, end=last.end, text=d.text[first.start : last.end],
             chunk_ids=[], scores=scores, sentence_ids=list(run),
         ))
-    passages.sort(key=lambda x: -x.scores["evidence"])
+    if by_article:
+        best = {}
+        for x in passages:
+            best[x.article_id] = max(best.get(x.article_id, 0.0), x.scores["evidence"])
+        passages.sort(key=lambda x: (-best[x.article_id], x.article_id, x.start))
+    else:
+        passages.sort(key=lambda x: -x.scores["evidence"])
     for n, p in enumerate(passages, start=1):
         p.n = n
     return passages
@@ -171,3 +221,15 @@ def lead_passages(index: StoreReader, article_ids: list[str], max_chars: int, se
             n=len(passages) + 1,
         ))
     return passages
+
+
+def within_budget(passages: list[Passage], max_chars: int) -> list[Passage]:
+    """The best passages, in order, while their text fits the character budget (at least the first)."""
+    out: list[Passage] = []
+    used = 0
+    for p in passages:
+        if out and used + len(p.text) > max_chars:
+            break
+        out.append(p)
+        used += len(p.text)
+    return out

@@ -3,7 +3,9 @@
 The pipeline calls `decide` three times as signals arrive: before generation (language, retrieval strength),
 at the first token (the model's own probability of starting its refusal sentence) and after the answer (the model
 said "not found", a figure found in no passage, no verified citation). Evaluation re-applies it to recorded
-signals to compare policies without generating again. Thresholds were tuned on the development collection.
+signals to compare policies without generating again. The defaults are the model's own calls (probability 0.5)
+and counts, not thresholds fitted to one collection: a soft rule tuned on the dev pages refused good answers on
+FacQA's news passages, so it is off unless set.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ class Reason(str, Enum):
 
     UNSUPPORTED_LANGUAGE = "unsupported_language"
     WEAK_EVIDENCE = "weak_evidence"
+    SUBJECT_NOT_FOUND = "subject_not_found"  # a name or figure the question asks about is in none of the evidence
     MODEL_LIKELY_REFUSES = "model_likely_refuses"  # first-token refusal probability over the threshold
     MODEL_SAID_NOT_FOUND = "model_said_not_found"
     INVENTED_FIGURE = "invented_figure"
+    UNSUPPORTED_NAME = "unsupported_name"  # a name in the answer is in none of the evidence the model saw
+    NOT_IN_CONTEXT = "not_in_context"  # the answerability check: the model judges the context does not state it
+    NOT_SUPPORTED = "not_supported"  # the claim check: the model judges the context does not support its answer
     EMPTY_ANSWER = "empty_answer"
 
 
@@ -30,10 +36,15 @@ class Signals:
     language_supported: bool = True
     weak_evidence: bool = False
     evidence_score: float | None = None  # best evidence sentence score (cosine + lexical bonus)
+    subjects: int | None = None  # how many names and figures the question asks about
+    missing_subjects: tuple[str, ...] = ()  # those found in none of the evidence
     p_refuse: float | None = None  # the model's probability of starting the refusal sentence
+    p_answerable: float | None = None  # the answerability check: P(yes) of "does the context state the answer?"
+    p_supported: float | None = None  # the claim check: P(yes) of "is this statement (the answer) supported?"
     answer_empty: bool | None = None
     said_not_found: bool | None = None
     invented_figures: tuple[str, ...] = ()
+    unsupported_names: tuple[str, ...] = ()
     cited: bool | None = None  # at least one verified citation
 
 
@@ -42,10 +53,16 @@ class Policy:
     """Which checks apply and their thresholds."""
 
     gate: bool = True  # use the first-token refusal probability
-    p_refuse_max: float = 0.35  # refuse when the model is at least this likely to start its refusal ...
-    p_refuse_soft: float = 0.02  # ... or at least this likely while the evidence is only middling
+    p_refuse_max: float = 0.5  # refuse when the model is more likely than not to start its refusal ...
+    p_refuse_soft: float = 1.0  # ... or at least this likely while the evidence is only middling (1: off)
     evidence_soft: float = 0.97  # "middling": best evidence score below this
     refuse_invented_figures: bool = True
+    refuse_unsupported_names: bool = True
+    refuse_missing_subjects: bool = True
+    check: bool = False  # use the answerability check
+    claim_check: bool = False  # use the claim check
+    claim_min: float = 0.5  # refuse when the claim check's P(yes) is below this
+    check_min: float = 0.5  # refuse when the answerability check's P(yes) is below this (0.5: the model's own call)
 
 
 @dataclass(frozen=True)
@@ -60,20 +77,37 @@ class Decision:
 ANSWER = Decision(True)
 
 
+def subject_missing(s: Signals) -> bool:
+    """At least two of the question's distinct names and figures, and most of them, are in no evidence.
+
+    One missing word is common in answerable questions (they add context words their passage lacks: one missing
+    refused 8 of 35 answerable FacQA train questions); two distinct ones that are most of what it names are not."""
+    missing = len(set(s.missing_subjects))
+    return bool(s.subjects) and missing >= 2 and 2 * missing > (s.subjects or 0)
+
+
 def decide(s: Signals, policy: Policy) -> Decision:
     """Apply the checks in order; the first that fails decides the refusal reason."""
     if not s.language_supported:
         return Decision(False, Reason.UNSUPPORTED_LANGUAGE)
     if s.weak_evidence:
         return Decision(False, Reason.WEAK_EVIDENCE)
+    if policy.refuse_missing_subjects and subject_missing(s):
+        return Decision(False, Reason.SUBJECT_NOT_FOUND)
     if policy.gate and s.p_refuse is not None:
         middling = s.evidence_score is not None and s.evidence_score < policy.evidence_soft
         if s.p_refuse >= policy.p_refuse_max or (middling and s.p_refuse >= policy.p_refuse_soft):
             return Decision(False, Reason.MODEL_LIKELY_REFUSES)
+    if policy.check and s.p_answerable is not None and s.p_answerable < policy.check_min:
+        return Decision(False, Reason.NOT_IN_CONTEXT)
     if s.answer_empty:
         return Decision(False, Reason.EMPTY_ANSWER)
     if s.said_not_found:
         return Decision(False, Reason.MODEL_SAID_NOT_FOUND)
+    if policy.claim_check and s.p_supported is not None and s.p_supported < policy.claim_min:
+        return Decision(False, Reason.NOT_SUPPORTED)
     if policy.refuse_invented_figures and s.invented_figures:
         return Decision(False, Reason.INVENTED_FIGURE)
+    if policy.refuse_unsupported_names and s.unsupported_names:
+        return Decision(False, Reason.UNSUPPORTED_NAME)
     return Decision(True, uncited=s.cited is False)

@@ -113,6 +113,18 @@ def key_fact_recall(answer: str, facts: list[str]) -> float | None:
     return sum(fact_found(answer, f) for f in facts) / len(facts)
 
 
+def key_fact_share(answer: str, facts: list[str], share: float) -> float | None:
+    """Share of the key facts of which at least `share` of the words occur in the answer (None when none)."""
+    if not facts:
+        return None
+    words = set(answer_tokens(answer, drop_stopwords=False))
+    found = 0
+    for fact in facts:
+        needed = answer_tokens(fact, drop_stopwords=False)
+        found += fact_found(answer, fact) or (bool(needed) and sum(w in words for w in needed) / len(needed) >= share)
+    return found / len(facts)
+
+
 def gold_passage_given(gold_passage: str, passages: Iterable[Passage]) -> bool:
     """Whether the gold passage text (normalised) lies inside one of the passages the model was given."""
     needle = normalise_text(gold_passage)

@@ -60,13 +60,17 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     if args.from_logs:
         return _table_from_logs(args, settings)
 
-    path = Path(args.questions or DEFAULT_QUESTIONS)
     out = Path(args.out or DEFAULT_OUT)
-    questions = load_questions(path)
-    if args.limit is not None:
-        if args.limit < 1:
-            raise BadInputError(f"--limit must be at least 1, not {args.limit}")
-        questions = questions[: args.limit]
+    if getattr(args, "benchmark", None):
+        path = Path(args.benchmark[1])
+        questions, settings = benchmark_questions(args, settings)
+    else:
+        path = Path(args.questions or DEFAULT_QUESTIONS)
+        questions = load_questions(path)
+        if args.limit is not None:
+            if args.limit < 1:
+                raise BadInputError(f"--limit must be at least 1, not {args.limit}")
+            questions = questions[: args.limit]
     top_k = args.top_k or settings.top_k
     if args.ablation or args.baseline:
         return _run_comparison(args, settings, questions, out)
@@ -111,6 +115,37 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     write_report(out, summary, rows, charts)
     print(screen_summary(summary, out), file=sys.stderr if args.json else sys.stdout, flush=True)
     return 0
+
+
+def benchmark_questions(args: argparse.Namespace, settings: Settings) -> tuple[list[Question], Settings]:
+    """`--benchmark facqa FILE`: the split's passages indexed in their own folder, and its questions with gold ids."""
+    import hashlib
+
+    from rag.backends.factory import make_assistant
+    from rag.evaluation.facqa import build_benchmark, read_facqa, with_article_ids
+    from rag.ingest.run import check_compatible
+
+    name, file = args.benchmark
+    if name != "facqa":
+        raise BadInputError(f"unknown benchmark {name!r}", "the benchmark available is: facqa")
+    bench = build_benchmark(read_facqa(Path(file)), args.unanswerable or 0, args.limit)
+    key = hashlib.sha1("\n".join(bench.passages.values()).encode("utf-8")).hexdigest()[:10]
+    folder = settings.index_dir.parent / "benchmarks" / f"facqa-{key}"
+    local = settings.model_copy(update={"index_dir": folder / "index"})
+    ids = bench.write_jsonl(folder / "facqa.jsonl")
+    assistant = make_assistant(local)
+    try:
+        check_compatible(assistant.store, local)
+        rebuild = False
+    except RagError:  # built by another version or with other models: the benchmark's own index is rebuilt
+        rebuild = True
+    report = assistant.ingest([folder / "facqa.jsonl"], rebuild=rebuild, progress=False)
+    canonical = {d.article_id: d.duplicate_of for d in assistant.store.documents().values() if d.duplicate_of}
+    ids = {pid: [aid] + ([canonical[aid]] if aid in canonical else []) for pid, aid in ids.items()}
+    print(f"benchmark facqa: {len(bench.passages)} passages indexed in {local.index_dir} "
+          f"({len(report.added) + len(report.updated)} embedded now); {sum(q.answerable for q in bench.questions)} "
+          f"answerable and {sum(not q.answerable for q in bench.questions)} unanswerable questions", file=sys.stderr)
+    return with_article_ids(bench.questions, ids), local
 
 
 def parse_modes(text: str) -> list[tuple[str, str]]:

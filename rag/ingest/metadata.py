@@ -204,7 +204,44 @@ def slug_title(url: str | None, text: str) -> str | None:
     body = re.sub(r"\S*(https?://|www\.)\S*|\S+\.\w{2,4}/\S*", " ", text)  # the link itself does not count
     if not long_words or _overlap(long_words, _tokens(body)) < 1 / 3:
         return None
-    return " ".join(w if i and w in _MINOR else w[:1].upper() + w[1:] for i, w in enumerate(words))
+    return respell_slug(words, body)
+
+
+_SPELLING = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’]s\b)?")
+
+
+def respell_slug(words: list[str], text: str) -> str:
+    """Slug words spelled as the text spells them: the text outranks the slug.
+
+    A slug loses case, decimal commas and apostrophes ("ekonomi-ri-melesat-802-persen" for "Ekonomi RI melesat
+    8,02 persen", "vietnam-s" for "Vietnam's"). A figure is written as the text writes it or dropped (a slug's
+    "802" never becomes a figure the text does not hold); a word the text capitalises (names, acronyms) takes the
+    text's spelling; other words are title-cased as a headline; debris with digits the text lacks is dropped."""
+    spelled: dict[str, str] = {}
+    for m in _SPELLING.finditer(text):
+        token = m.group()
+        key = re.sub(r"[.,]", "", token) if token[:1].isdigit() else re.sub(r"['’]s$", "", token).casefold()
+        if key not in spelled or (token[:1].isupper() and not spelled[key][:1].isupper()):
+            spelled[key] = re.sub(r"['’]s$", "", token) if not token[:1].isdigit() else token
+        if token[:1].isalpha() and re.search(r"['’]s$", token):
+            spelled[key + "'s"] = token
+    out: list[str] = []
+    for w in words:
+        if w == "s" and out and (out[-1].casefold() + "'s") in spelled:
+            out[-1] = spelled[out[-1].casefold() + "'s"]
+            continue
+        if any(ch.isdigit() for ch in w):
+            if w.isdigit() and w in spelled:
+                out.append(spelled[w])
+            elif (letters := re.sub(r"\d+", "", w)) and letters in spelled:
+                out.append(spelled[letters] if spelled[letters][:1].isupper() else letters)
+            continue  # a figure (or id debris) the text does not write
+        form = spelled.get(w)
+        if form and any(ch.isupper() for ch in form):
+            out.append(form)
+        else:
+            out.append(w if out and w in _MINOR else w[:1].upper() + w[1:])
+    return " ".join(out)
 
 
 def find_headline(lines: list[str], url: str | None = None) -> str | None:

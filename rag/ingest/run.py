@@ -16,8 +16,10 @@ from rag.ingest.duplicates import find_duplicates, signature
 from rag.ingest.formats.base import sha256
 from rag.ingest.clean import clean_article
 from rag.backends.embedders.base import Embedder
+from rag.access.audit import Actor, AuditLog, cli_actor, entries_for, withheld
+from rag.access.keys import now_iso
 from rag.backends.stores.base import ArticleRecord, Store, compatibility_problems, fingerprint
-from rag.errors import BadInputError, IndexError_
+from rag.errors import BadInputError, IndexError_, NotFoundError
 from rag.settings import Settings
 from rag.types import Document, Sentence
 
@@ -42,6 +44,8 @@ class IngestReport:
     relinked: list[str] = field(default_factory=list)  # indexed articles that became a copy of another
     copies_in_index: int = 0
     encodings: dict[str, str] = field(default_factory=dict)  # file -> its guessed encoding, when not UTF-8 (read now)
+    withheld: list[tuple[str, str]] = field(default_factory=list)  # (file, why): removed on purpose, left out
+    deleted_files: list[str] = field(default_factory=list)  # source files deleted with their article (rag remove)
 
     def summary(self) -> str:
         """One line per kind of outcome, for the terminal and the UI."""
@@ -55,6 +59,8 @@ class IngestReport:
                   for aid, (canon, sim) in self.duplicates.items()]
         lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped]
         lines += [f"  encoding {enc} for {path}" for path, enc in self.encodings.items()]
+        lines += [f"  left out {path}: {why}" for path, why in self.withheld]
+        lines += [f"  deleted file {path}" for path in self.deleted_files]
         lines += [f"  warning {aid}: {w}" for aid, ws in self.warnings.items() for w in ws]
         if not self.wrote_index:
             lines.append("  nothing changed; the index was not rewritten")
@@ -121,17 +127,21 @@ def check_compatible(store: Store, settings: Settings) -> None:
 
 def ingest(
     paths: list[Path], settings: Settings, store: Store, embedder: Embedder, rebuild: bool = False,
-    progress: bool = True,
+    progress: bool = True, actor: Actor | None = None, restore: bool = False,
 ) -> IngestReport:
     """Bring the store in line with the given article files (plus removal of indexed files now gone).
 
-    Only new or changed articles are cleaned, chunked and embedded; the store replaces them in one atomic write."""
+    Only new or changed articles are cleaned, chunked and embedded; the store replaces them in one atomic write,
+    recorded in the audit trail as `actor` (default: the command line's user). An article removed on purpose
+    (`rag remove`, the API) is left out, and reported, unless `restore` is set."""
     t0 = time.perf_counter()
     report = IngestReport()
     files, report.skipped = find_article_files(paths, settings.follow_links_outside)
     with store.write_lock():
         if not rebuild:
             check_compatible(store, settings)
+        log = AuditLog.of(store)
+        held = withheld(log.entries(settled=True)) if log is not None and not restore else {}
         old_docs = {} if rebuild else store.documents()
         by_source = {(d.source_file, d.part): d for d in old_docs.values()}
         taken = set(old_docs)
@@ -156,6 +166,12 @@ def ingest(
                 if prev := by_source.get((str(f), line)):
                     keep[prev.article_id] = prev
             for raw in got.articles:
+                gone = held.get((str(raw.path), raw.part))
+                if gone is not None and (str(raw.path), raw.part) not in by_source:
+                    where = raw.path if raw.part is None else Path(f"{raw.path}:{raw.part}")
+                    report.withheld.append((str(where), f"removed by {gone.actor} on {gone.time[:10]}; "
+                                                        f"`rag ingest --restore {raw.path}` indexes it again"))
+                    continue
                 n_fresh = len(fresh)
                 _take(raw, by_source.get((str(f), raw.part)), taken, keep, fresh, report)
                 if len(fresh) > n_fresh and raw.encoding not in (None, "utf_8", "ascii"):
@@ -177,20 +193,86 @@ def ingest(
             report.seconds = time.perf_counter() - t0
             return report
 
-        to_embed, copies = _mark_duplicates(keep, fresh, settings, report)
-        empty = np.zeros((0, embedder.dim), dtype=np.float32)
+        _commit(store, settings, embedder, keep, fresh, old_docs, report, progress, rebuild,
+                actor or cli_actor("ingest"), "no longer in its source file")
+    report.seconds = time.perf_counter() - t0
+    return report
 
-        def records() -> Iterator[ArticleRecord]:
-            yield from (ArticleRecord(d, [], empty, [], empty) for d in copies)  # stored for "also reported by"
-            for r in _records(to_embed, embedder, settings, progress):
-                report.embedded_chunks += len(r.chunks)
-                yield r
 
+def _commit(store: Store, settings: Settings, embedder: Embedder, keep: dict[str, Document], fresh: list[Document],
+            old_docs: dict[str, Document], report: IngestReport, progress: bool, rebuild: bool, actor: Actor,
+            removed_note: str | None) -> None:
+    """Sort out the copies, then write the changes (fresh articles, articles whose role changed, report.removed) in
+    one atomic store write, recorded in the audit trail around it (see rag.access.audit: nothing that did not land
+    is ever shown there). Called with the store's write lock held."""
+    to_embed, copies = _mark_duplicates(keep, fresh, settings, report)
+    empty = np.zeros((0, embedder.dim), dtype=np.float32)
+
+    def records() -> Iterator[ArticleRecord]:
+        yield from (ArticleRecord(d, [], empty, [], empty) for d in copies)  # stored for "also reported by"
+        for r in _records(to_embed, embedder, settings, progress):
+            report.embedded_chunks += len(r.chunks)
+            yield r
+
+    log = AuditLog.of(store)
+    write_id = None
+    if log is not None:
+        docs = {d.article_id: d for d in (*to_embed, *copies)}
+        write_id = log.begin(entries_for(actor, now_iso(), docs, old_docs, report.added, report.updated,
+                                         report.relinked, report.removed, removed_note))
+    try:
         store.write(records(), report.removed, wanted_fingerprint(settings, embedder.dim), replace_all=rebuild)
-        report.wrote_index = True
-        view = store.snapshot()
-        report.articles, report.chunks, report.sentences = len(view.article_ids()), view.chunk_count(), view.sentence_count()
-        report.copies_in_index = sum(1 for m in view.article_list() if m.get("duplicate_of"))
+    except BaseException:
+        if log is not None:
+            log.settle()  # landed or not, as the store says
+        raise
+    if log is not None and write_id is not None:
+        log.finish(write_id, landed=True)
+    report.wrote_index = True
+    view = store.snapshot()
+    report.articles, report.chunks, report.sentences = len(view.article_ids()), view.chunk_count(), view.sentence_count()
+    report.copies_in_index = sum(1 for m in view.article_list() if m.get("duplicate_of"))
+
+
+def remove_articles(article_ids: list[str], settings: Settings, store: Store, embedder: Embedder,
+                    actor: Actor | None = None, delete_files: bool = False) -> IngestReport:
+    """Take articles out of the index in one atomic write (all or none: an unknown id changes nothing).
+
+    A syndicated copy of a removed article is promoted exactly as ingest promotes it when its original's file goes
+    (it is embedded and searched in its own right). The source files stay (a later `rag ingest` of their folder
+    leaves them out and says so) unless delete_files, which deletes them after the write."""
+    t0 = time.perf_counter()
+    report = IngestReport()
+    ids = list(dict.fromkeys(article_ids))
+    if not ids:
+        raise BadInputError("give the id of at least one article to remove", "see `rag articles` for the ids")
+    with store.write_lock():
+        check_compatible(store, settings)
+        log = AuditLog.of(store)
+        if log is not None:
+            log.settle()
+        old_docs = store.documents()
+        unknown = [a for a in ids if a not in old_docs]
+        if unknown:
+            raise NotFoundError(f"no indexed article has the id {', '.join(map(repr, unknown))}; nothing was removed",
+                                "see `rag articles` (or GET /api/articles) for the ids")
+        files = {old_docs[a].source_file for a in ids}
+        if delete_files:
+            shared = sorted({d.source_file for a, d in old_docs.items() if a not in ids and d.source_file in files})
+            if shared:
+                raise BadInputError(f"cannot delete {shared[0]}: other indexed articles come from the same file; "
+                                    "nothing was removed", "remove without deleting the file, or remove them all")
+        keep = {a: d for a, d in old_docs.items() if a not in ids}
+        report.removed = ids
+        _commit(store, settings, embedder, keep, [], old_docs, report, False, False, actor or cli_actor("remove"),
+                None)
+    if delete_files:
+        for f in sorted(files):
+            try:
+                Path(f).unlink()
+                report.deleted_files.append(f)
+            except FileNotFoundError:
+                pass
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -33,6 +33,16 @@ class Generator(Protocol):
     ) -> Iterator[str]:
         """Yield the answer piece by piece; fill `report` (usage, first-token probability) on the way."""
 
+    def choose(self, messages: Messages, options: dict[str, list[str]]) -> dict[str, float] | None:
+        """The model's probability of replying with each option (by the first token of its spellings), normalised
+        over the options; None when the backend cannot tell."""
+
+
+def normalise_choice(mass: dict[str, float]) -> dict[str, float] | None:
+    """Option masses as probabilities that sum to 1 (None when the model gave the options no mass at all)."""
+    total = sum(mass.values())
+    return {k: v / total for k, v in mass.items()} if total > 0 else None
+
 
 class FifoLock:
     """A lock granted in arrival order (threading.Lock is not fair), so queued generations are served in turn."""

@@ -10,11 +10,14 @@ from rag.backends.generators.base import GenerationReport, Messages
 class FakeGenerator:
     """Answers with `reply(messages)` word by word and reports `p_watch` as the first-token probability."""
 
-    def __init__(self, reply: str | Callable[[Messages], str], p_watch: float | None = 0.0, name: str = "fake") -> None:
+    def __init__(self, reply: str | Callable[[Messages], str], p_watch: float | None = 0.0, name: str = "fake",
+                 choice: dict[str, float] | None = None) -> None:
         self.reply = reply
         self.p_watch = p_watch
+        self.choice = choice  # what `choose` answers (None: the backend cannot tell)
         self.name = name
         self.calls: list[Messages] = []
+        self.choose_calls: list[Messages] = []
 
     def stream(
         self, messages: Messages, max_tokens: int, temperature: float, report: GenerationReport | None = None,
@@ -29,3 +32,8 @@ class FakeGenerator:
             report.completion_tokens = len(words)
         for i, w in enumerate(words):
             yield w if i == 0 else " " + w
+
+    def choose(self, messages: Messages, options: dict[str, list[str]]) -> dict[str, float] | None:
+        """The scripted option probabilities."""
+        self.choose_calls.append(messages)
+        return dict(self.choice) if self.choice is not None else None

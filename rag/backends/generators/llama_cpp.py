@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from rag.backends.generators.base import FifoLock, GenerationReport, Messages
+from rag.backends.generators.base import FifoLock, GenerationReport, Messages, normalise_choice
 from rag.backends.models import resolve_gguf
 from rag.errors import ModelError
 
@@ -35,6 +35,23 @@ def _without_extra_buffers() -> Iterator[None]:
         yield
     finally:
         ll.llama_model_default_params = original
+
+
+@dataclass
+class FirstTokenDistribution:
+    """Reads the probability of each of some tokens at the first generated position."""
+
+    token_ids: list[int]
+    p: dict[int, float] = field(default_factory=dict)
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """llama.cpp logits processor: record once, change nothing."""
+        if not self.p:
+            z = scores.astype(np.float64) - float(np.max(scores))
+            probs = np.exp(z)
+            probs /= probs.sum()
+            self.p = {i: float(probs[i]) for i in self.token_ids}
+        return scores
 
 
 @dataclass
@@ -142,6 +159,19 @@ class LlamaCppGenerator:
                     report.p_watch = probe.p if probe is not None else None
                     report.prompt_tokens = self.prompt_tokens(messages)
                     report.completion_tokens = self.count_tokens("".join(pieces).strip())
+
+
+    def choose(self, messages: Messages, options: dict[str, list[str]]) -> dict[str, float] | None:
+        """One greedy step: each option's probability by the first tokens of its spellings, normalised."""
+        from llama_cpp import LogitsProcessorList
+
+        ids = {name: self.first_tokens(spellings) for name, spellings in options.items()}
+        probe = FirstTokenDistribution(sorted({i for v in ids.values() for i in v}))
+        with self.lock:
+            for _ in self.llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, stream=True,
+                                                     logits_processor=LogitsProcessorList([probe])):
+                pass
+        return normalise_choice({name: sum(probe.p.get(i, 0.0) for i in v) for name, v in ids.items()})
 
 
 def llama_cpp_generator(name: str, cache_dir: Path, sha256: str | None, n_ctx: int, n_threads: int | None) -> LlamaCppGenerator:

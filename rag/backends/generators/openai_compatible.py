@@ -12,7 +12,7 @@ import math
 import threading
 from typing import Any, Iterator
 
-from rag.backends.generators.base import GenerationReport, Messages
+from rag.backends.generators.base import GenerationReport, Messages, normalise_choice
 from rag.errors import ModelError
 
 TOP_LOGPROBS = 20
@@ -116,6 +116,18 @@ class OpenAICompatibleGenerator:
                     yield piece
         finally:
             response.close()
+
+    def choose(self, messages: Messages, options: dict[str, list[str]]) -> dict[str, float] | None:
+        """One token with its top logprobs: each option's probability by the tokens that spell its start."""
+        if self.logprobs_supported is False:
+            return None
+        response = self._create(True, model=self.model, messages=messages, max_tokens=1, temperature=0.0, seed=0)
+        content = getattr(getattr(response.choices[0], "logprobs", None), "content", None) if response.choices else None
+        if not content or not content[0].top_logprobs:
+            return None
+        top = [(t.token.strip(), math.exp(t.logprob)) for t in content[0].top_logprobs]
+        return normalise_choice({name: sum(p for tok, p in top if tok and any(s.startswith(tok) for s in spellings))
+                                 for name, spellings in options.items()})
 
     def _first_token_p(self, choice: Any, watch: list[str]) -> float | None:
         content = getattr(getattr(choice, "logprobs", None), "content", None)
