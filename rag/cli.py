@@ -13,6 +13,7 @@ from typing import Any
 from rag.errors import RagError
 from rag.answer.language import UNCITED_NOTE
 from rag.answer.period import article_filter
+from rag.answer.policy import Reason
 from rag.types import ArticleFilter
 from rag.settings import Settings, load_settings
 
@@ -156,6 +157,8 @@ def _ask_one(ask_stream: Any, question: str, as_json: bool) -> int:
         print(result.answer)
     if result.uncited:
         print(f"\n{UNCITED_NOTE.get(result.language, UNCITED_NOTE['en'])}")
+    if result.refused and result.refusal_reason:
+        print(f"(refused: {Reason(result.refusal_reason).value})", file=sys.stderr)
     if result.invalid_markers:
         print(f"(removed markers that point to no passage: {result.invalid_markers})", file=sys.stderr)
     _print_sources(result)

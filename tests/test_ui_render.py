@@ -105,6 +105,16 @@ def test_refusal_is_a_distinct_notice() -> None:
     assert "cukup cocok" in render.result_sources(1, refused)
 
 
+def test_each_refusal_reason_says_why_in_words() -> None:
+    p = passage(1)
+    said = {reason: render.answer(1, result(REFUSAL["id"], [p], [], refused=True, refusal_reason=reason))
+            for reason in (Reason.SUBJECT_NOT_FOUND, Reason.UNSUPPORTED_NAME, Reason.INVENTED_FIGURE,
+                           Reason.MODEL_SAID_NOT_FOUND)}
+    assert "yang ditanyakan tidak ada" in said[Reason.SUBJECT_NOT_FOUND]
+    assert "tidak ada di artikel" in said[Reason.UNSUPPORTED_NAME] and "tidak ada di artikel" in said[Reason.INVENTED_FIGURE]
+    assert "Model tidak menemukan" in said[Reason.MODEL_SAID_NOT_FOUND]
+
+
 def test_uncited_answer_says_so() -> None:
     note = UNCITED_NOTE["en"]
     html = render.answer(1, result(f"An answer.\n\n{note}", [passage(1)], [], language="en", uncited=True))

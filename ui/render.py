@@ -131,13 +131,18 @@ def _by_article(citations: list[Citation]) -> list[tuple[Citation, list[int]]]:
     return [(cs[0], list(dict.fromkeys(c.n for c in cs))) for cs in groups.values()]
 
 
+REASON_LABEL = {Reason.WEAK_EVIDENCE: "reason_weak", Reason.SUBJECT_NOT_FOUND: "reason_subject",
+                Reason.INVENTED_FIGURE: "reason_unverified", Reason.UNSUPPORTED_NAME: "reason_unverified",
+                Reason.NOT_SUPPORTED: "reason_unverified"}  # every other refusal: the model found no answer
+
+
 def answer(turn: int, result: AskResult) -> str:
     """The final bot message: verified answer with [n] linked to source cards, or a refusal notice."""
     lang = label_lang(result.language)
     t = TEXT[lang]
     reason = None
     if result.refused and result.refusal_reason and result.refusal_reason != Reason.UNSUPPORTED_LANGUAGE:
-        reason = t["reason_weak"] if result.refusal_reason == Reason.WEAK_EVIDENCE else t["reason_model"]
+        reason = t[REASON_LABEL.get(Reason(result.refusal_reason), "reason_model")]
     text = without_uncited_note(result.answer.strip(), lang)
     f = result.filters or {}
     filters = ArticleFilter(f.get("since"), f.get("until"), tuple(f.get("sites") or ())).describe()

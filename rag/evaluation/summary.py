@@ -73,7 +73,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "false_refusal_rate_answerable": mean(refused_ans),
             "weak_evidence_refusals": sum(1 for r in ok if r.get("refusal_reason") == "weak_evidence"),
             "model_refusals": sum(1 for r in ok if r.get("refusal_reason") in (
-                "model_likely_refuses", "model_said_not_found", "invented_figure", "empty_answer")),
+                "model_likely_refuses", "model_said_not_found", "not_in_context", "empty_answer")),
+            "verification_refusals": sum(1 for r in ok if r.get("refusal_reason") in (
+                "subject_not_found", "invented_figure", "unsupported_name", "not_supported")),
         },
         "speed": speed,
         "by_type": by("type"),
