@@ -16,6 +16,7 @@ from rag.answer.period import article_filter
 from rag.answer.policy import Reason
 from rag.types import ArticleFilter
 from rag.settings import Settings, load_settings
+from rag.text import format_marker
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -119,7 +120,7 @@ def _print_sources(result: Any) -> None:
         print("\nSources:")
     for c in result.citations:
         meta = ", ".join(x for x in (c.site, c.date or "date unknown") if x)
-        print(f"[{c.n}] {c.title} ({meta})")
+        print(f"{format_marker(c.n)} {c.title} ({meta})")
         print(f"    {c.url or c.source_file}")
         print(textwrap.indent(textwrap.fill(f"“{c.support}”", 96), "    "))
         if c.also_reported_by:

@@ -403,7 +403,7 @@ def build_api(assistant: Assistant, guard: Guard | None = None) -> FastAPI:
 
 def _sentences(text: str) -> list[str]:
     """The answer in sentence-sized pieces (each keeps its trailing space) for streaming."""
-    from rag.ingest.chunk import split_sentences
+    from rag.text import split_sentences
 
     spans = split_sentences(text)
     if not spans:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rag.ingest.articles import read_article
-from rag.ingest.chunk import chunk_document, split_sentences
+from rag.ingest.chunk import chunk_document
+from rag.text import split_sentences
 from rag.ingest.clean import clean_article
 from tests.conftest import SEEDS
 

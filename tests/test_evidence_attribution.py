@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rag.answer.attribution import AttributionParams, attribute, hybrid_similarity, split_claims
-from rag.ingest.chunk import split_sentences
+from rag.text import split_sentences
 from rag.answer.evidence import EvidenceParams, select_evidence
 from rag.backends.stores.faiss_files import Index
 from rag.types import Chunk, Document, Passage, Sentence

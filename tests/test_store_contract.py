@@ -33,7 +33,8 @@ from rag.backends.stores.postgres import PostgresStore
 from rag.backends.stores.postgres_local import local_postgres
 from rag.errors import IndexError_
 from rag.ingest.articles import read_article
-from rag.ingest.chunk import chunk_document, split_sentences
+from rag.ingest.chunk import chunk_document
+from rag.text import split_sentences
 from rag.ingest.clean import clean_article
 from rag.ingest.run import ingest
 from rag.settings import PROJECT_ROOT

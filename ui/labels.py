@@ -84,12 +84,6 @@ TEXT: dict[str, dict[str, str]] = {
         "no_sources": "No sources for this question.",
     },
 }
-MONTHS = {
-    "id": ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
-           "November", "Desember"],
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"],
-}
 
 
 def label_lang(language: str | None) -> str:

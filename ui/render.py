@@ -25,12 +25,12 @@ from rag.answer.assistant import AskResult
 from rag.answer.language import UNCITED_NOTE
 from rag.answer.policy import Reason
 from rag.errors import IndexError_, RagError
+from rag.text import MONTH_NAMES, PLAIN_MARKER
 from rag.types import ArticleFilter, Citation, Passage
-from ui.labels import MONTHS, TEXT, label_lang, without_uncited_note
+from ui.labels import TEXT, label_lang, without_uncited_note
 
 TEMPLATES = Path(__file__).with_name("templates")
 _LINE_BREAK = re.compile(r"\s*\n\s*")
-_CITE_MARKER = re.compile(r"\[(\d+)\]")
 _CODE_SPAN = re.compile(r"`([^`]+)`")  # messages and hints name commands as `rag ingest`
 
 
@@ -62,7 +62,7 @@ def _long_date(value: str | None, lang: str) -> str:
     m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", value)
     if not m or not 1 <= int(m.group(2)) <= 12:
         return value
-    return f"{int(m.group(3))} {MONTHS[lang][int(m.group(2)) - 1]} {m.group(1)}"
+    return f"{int(m.group(3))} {MONTH_NAMES[lang][int(m.group(2)) - 1]} {m.group(1)}"
 
 
 def _split_support(passage: str, support: str | None) -> tuple[str, str, str]:
@@ -113,7 +113,7 @@ def streaming(pieces: list[str], standalone: str | None, lang: str) -> str:
 def _linked_segments(text: str, cited: set[int]) -> list[tuple[str, int | None]]:
     """The answer split into (text, None) runs and (marker, n) for each [n] that names a cited card."""
     segments: list[tuple[str, int | None]] = []
-    for i, part in enumerate(_CITE_MARKER.split(text)):
+    for i, part in enumerate(PLAIN_MARKER.split(text)):
         if i % 2 == 0:
             segments.append((part, None))
         elif int(part) in cited:

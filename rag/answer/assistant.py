@@ -14,7 +14,7 @@ from typing import Any, Iterator, Union
 
 from rag.ingest.formats import read_bytes, unsupported_reason
 from rag.answer.attribution import AttributionParams, attribute, split_claims
-from rag.answer.citations import MARKER, CheckedAnswer, check_citations, says_not_found
+from rag.answer.citations import CheckedAnswer, check_citations, says_not_found
 from rag.answer.faithful import (
     check_names,
     evidence_language,
@@ -37,6 +37,7 @@ from rag.answer.policy import Decision, Policy, Reason, Signals, decide
 from rag.answer.prompt import CHECK_OPTIONS, build_messages, check_messages, claim_messages, source_line
 from rag.answer.retrieve import Retrieval, retrieve
 from rag.settings import Settings
+from rag.text import strip_markers
 from rag.types import ArticleFilter, Citation, Passage
 
 
@@ -237,7 +238,7 @@ class Assistant:
 
     def check_claim(self, messages: list[dict[str, str]], answer: str) -> tuple[float | None, float]:
         """The claim check on a written answer: P(yes) that the context supports it, and its seconds."""
-        return self._yes(claim_messages(messages, MARKER.sub("", answer).strip()))
+        return self._yes(claim_messages(messages, strip_markers(answer).strip()))
 
     def _yes(self, messages: list[dict[str, str]]) -> tuple[float | None, float]:
         t0 = time.perf_counter()

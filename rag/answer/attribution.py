@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.ingest.chunk import split_sentences
-from rag.answer.citations import MARKER, CheckedAnswer
+from rag.answer.citations import CheckedAnswer
 from rag.backends.stores.lexical import analyze
 from rag.backends.stores.base import StoreReader
+from rag.text import format_marker, leading_plain_markers, parse_markers, split_sentences, strip_markers
 from rag.types import Citation, Passage
 
 
@@ -59,16 +59,15 @@ def split_claims(answer: str) -> list[Claim]:
     claims: list[Claim] = []
     for a, b in split_sentences(answer) or ([(0, len(answer))] if answer.strip() else []):
         sentence = answer[a:b]
-        lead = re.match(r"^(\s*\[\d+\])+\s*", sentence)
-        if lead and claims:
-            claims[-1].proposed += [int(x) for x in re.findall(r"\d+", lead.group())]
-            claims[-1].end = a + lead.end()
-            a, sentence = a + lead.end(), sentence[lead.end():]
+        lead, lead_end = leading_plain_markers(sentence)
+        if lead_end and claims:
+            claims[-1].proposed += lead
+            claims[-1].end = a + lead_end
+            a, sentence = a + lead_end, sentence[lead_end:]
             if not sentence.strip():
                 continue
-        proposed = [int(n) for m in MARKER.finditer(sentence) for n in re.split(r"\s*[,;]\s*", m.group(1))]
-        text = re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", sentence)).strip()
-        claims.append(Claim(a, b, text, proposed))
+        text = re.sub(r"\s+([.,;:!?])", r"\1", strip_markers(sentence)).strip()
+        claims.append(Claim(a, b, text, parse_markers(sentence)))
     return claims
 
 
@@ -82,7 +81,7 @@ def attribute(
     positions = list(owner)
     stats: Counter = Counter()
     if not claims or not positions:
-        return CheckedAnswer(text=MARKER.sub("", answer).strip(), citations=[]), stats
+        return CheckedAnswer(text=strip_markers(answer).strip(), citations=[]), stats
     ev_terms = [set(analyze(index.sentence_text(pos))) for pos in positions]
     cosines = claim_vectors @ index.sentence_vectors_of(positions).T  # claims x evidence sentences
     sims = np.array([
@@ -138,7 +137,7 @@ def _render(answer: str, claims: list[Claim], by_n: dict[int, Passage], index: S
         parts.append(answer[cursor : c.start])
         text = c.text
         if c.chosen:
-            marks = "".join(f"[{n}]" for n in c.chosen)
+            marks = "".join(format_marker(n) for n in c.chosen)
             m = re.search(r"[.!?…]+[\"'”’)]*$", text)
             text = f"{text[: m.start()]} {marks}{text[m.start():]}" if m else f"{text} {marks}"
             for n in c.chosen:
@@ -146,7 +145,7 @@ def _render(answer: str, claims: list[Claim], by_n: dict[int, Passage], index: S
                     citations[n] = _citation(by_n[n], c.support, index)
         parts.append(text)
         cursor = c.end
-    parts.append(MARKER.sub("", answer[cursor:]))
+    parts.append(strip_markers(answer[cursor:]))
     text = re.sub(r"[ \t]{2,}", " ", "".join(parts)).strip()
     return CheckedAnswer(text=text, citations=list(citations.values()))
 

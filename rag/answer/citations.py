@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.ingest.chunk import split_sentences
 from rag.backends.stores.lexical import analyze
+from rag.text import (
+    MARKER, format_marker, marker_numbers, parse_plain_markers, split_sentences, strip_plain_markers,
+)
 from rag.types import Citation, Passage
 
-MARKER = re.compile(r"\[\s*(?:(?:passage|bagian|sumber|source)\s*)?(\d+(?:\s*[,;]\s*\d+)*)\s*\]", re.I)
 _REFUSAL_PATTERNS = re.compile(
     r"tidak (ditemukan|terdapat|disebutkan|dijelaskan|ada informasi)|tidak memuat|informasi .{0,30}tidak (ada|tersedia)"
     r"|tidak (ada|terdapat|disebutkan) (di|dalam) konteks|bukan berdasarkan konteks"
@@ -55,22 +56,21 @@ def check_citations(answer: str, passages: list[Passage]) -> CheckedAnswer:
 
     def replace(m: re.Match[str]) -> str:
         kept = []
-        for n in (int(x) for x in re.split(r"\s*[,;]\s*", m.group(1))):
+        for n in marker_numbers(m):
             if n in by_n:
                 kept.append(n)
             else:
                 invalid.append(n)
-        return "".join(f"[{n}]" for n in kept)
+        return "".join(format_marker(n) for n in kept)
 
     text = MARKER.sub(replace, answer)
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     for a, b in split_sentences(text) or [(0, len(text))]:
         sentence = text[a:b]
-        for m in re.finditer(r"\[(\d+)\]", sentence):
-            n = int(m.group(1))
+        for n in parse_plain_markers(sentence):
             if n not in order:
                 order.append(n)
-                claims[n] = re.sub(r"\[\d+\]", "", sentence)
+                claims[n] = strip_plain_markers(sentence)
     citations = []
     for n in order:
         p = by_n[n]

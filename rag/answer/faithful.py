@@ -21,8 +21,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from rag.answer.citations import MARKER
-from rag.ingest.metadata import MONTHS  # the month names dates are read with at ingest
+from rag.text import MONTHS, is_marker, strip_markers
 
 _NUMBER = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*(?!\d)")
 _SCALE = {
@@ -86,7 +85,7 @@ def word_numbers(words: list[str]) -> list[tuple[str, float]]:
 
 def figures(text: str) -> dict[str, set[float]]:
     """Every figure written in a text (digits or number words) with the values it can mean."""
-    text = MARKER.sub(" ", text)
+    text = strip_markers(text, " ")
     out: dict[str, set[float]] = {}
     scale_word = re.compile(r"\s*([^\W\d_]+)")
     for m in _NUMBER.finditer(text):
@@ -183,7 +182,7 @@ def check_names(answer: str, sources: list[str], same_language: bool) -> NameChe
     cursor = 0
     for m in _TOKEN.finditer(answer):
         word = m.group()
-        if not word[:1].isupper() or MARKER.fullmatch(word):
+        if not word[:1].isupper() or is_marker(word):
             continue
         f = _fold(word)
         parts = [p for p in f.split("-") if p]

@@ -6,13 +6,13 @@ import re
 
 from rag.backends.generators.base import Generator, complete
 from rag.answer.language import SUPPORTED
+from rag.text import strip_plain_markers
 
 _REFERS_BACK = re.compile(
     r"\b(itu|tersebut|ini|dia|mereka|beliau|keduanya|sana|it|its|they|them|their|that|this|those|he|she|his|her|there)\b"
     r"|\w+nya\b",
     re.I,
 )
-_MARKERS = re.compile(r"\[\d+\]")
 REWRITE_SYSTEM = (
     "Rewrite the user's last question so that it can be understood without the conversation: replace words like "
     "'it', 'that', 'itu', 'tersebut', '-nya' with what they refer to. Keep the question's language ({language}). "
@@ -27,7 +27,7 @@ def needs_rewrite(question: str, history: list[tuple[str, str]]) -> bool:
 
 def rewrite_question(generator: Generator, question: str, history: list[tuple[str, str]], language: str) -> str:
     """A standalone version of the question (the original when the model's rewrite is unusable)."""
-    turns = "\n".join(f"User: {q}\nAssistant: {_MARKERS.sub('', a)[:300]}" for q, a in history[-2:])
+    turns = "\n".join(f"User: {q}\nAssistant: {strip_plain_markers(a)[:300]}" for q, a in history[-2:])
     messages = [
         {"role": "system", "content": REWRITE_SYSTEM.format(language=SUPPORTED.get(language, "English"))},
         {"role": "user", "content": f"Conversation:\n{turns}\n\nLast question: {question}\nRewritten question:"},

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from rag.errors import BadInputError
-from rag.ingest.metadata import MONTHS  # the month names dates are read with at ingest
+from rag.text import MONTHS  # the month names dates are read with at ingest
 from rag.types import ArticleFilter
 
 _MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))

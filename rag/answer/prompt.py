@@ -9,6 +9,7 @@ layout: numbered passages in the user message and an instruction to end each sen
 from __future__ import annotations
 
 from rag.answer.language import REFUSAL, SUPPORTED
+from rag.text import format_marker
 from rag.types import Passage
 
 PLAIN = (
@@ -57,7 +58,7 @@ def source_line(p: Passage, with_title: bool = True) -> str:
 def format_passage(p: Passage, with_title: bool = True, numbered: bool = True) -> str:
     """One passage under its source line (the title only where the article first appears)."""
     head = f"({source_line(p, with_title)})"
-    return f"[{p.n}] {head}\n{p.text}" if numbered else f"{head}\n{p.text}"
+    return f"{format_marker(p.n)} {head}\n{p.text}" if numbered else f"{head}\n{p.text}"
 
 
 def _title_is_text(p: Passage, passages: list[Passage]) -> bool:

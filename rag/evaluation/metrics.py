@@ -10,10 +10,10 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from rag.answer.language import UNCITED_NOTE
+from rag.text import parse_plain_markers, strip_unlabelled_markers
 from rag.types import Passage
 
 RETRIEVAL_K = 5  # retrieval metrics look at (at least) this many passages, whatever top_k the model gets
-_MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
 _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
 _DASHES = re.compile(r"[\u2010-\u2015\u2212]")
 
@@ -61,7 +61,7 @@ def strip_answer(text: str) -> str:
     """The answer without [n] markers and without the 'no valid citation' note the pipeline may append."""
     for note in UNCITED_NOTE.values():
         text = text.replace(note, " ")
-    return _MARKERS.sub(" ", text)
+    return strip_unlabelled_markers(text, " ")
 
 
 def normalise_text(text: str) -> str:
@@ -137,7 +137,7 @@ def gold_passage_given(gold_passage: str, passages: Iterable[Passage]) -> bool:
 def count_markers(answer: str, passage_numbers: Iterable[int]) -> int:
     """Number of [n] markers left in a verified answer that name one of the given passages."""
     valid = set(passage_numbers)
-    return sum(int(n) in valid for n in re.findall(r"\[(\d+)\]", answer))
+    return sum(n in valid for n in parse_plain_markers(answer))
 
 
 def citation_validity(valid: int, invalid: int) -> float | None:

@@ -7,7 +7,6 @@ import unicodedata
 from pathlib import Path
 
 from rag.ingest.articles import RawArticle
-from rag.ingest.chunk import split_sentences
 from rag.ingest.metadata import (
     date_in_text,
     date_in_url,
@@ -19,6 +18,7 @@ from rag.ingest.metadata import (
     site_from_text,
     site_from_url,
 )
+from rag.text import split_sentences
 from rag.types import Document
 
 # Bump when the rules change: indexes built with older rules are then reported. 4: a title spelled from the link's

@@ -10,18 +10,7 @@ import re
 from datetime import date
 from urllib.parse import unquote, urlparse
 
-MONTHS = {
-    m: i + 1
-    for i, names in enumerate(
-        [
-            ("januari", "january", "jan"), ("februari", "february", "feb", "pebruari"), ("maret", "march", "mar"),
-            ("april", "apr"), ("mei", "may"), ("juni", "june", "jun"), ("juli", "july", "jul"),
-            ("agustus", "august", "agu", "agt", "aug"), ("september", "sep", "sept"),
-            ("oktober", "october", "okt", "oct"), ("november", "nov", "nop"), ("desember", "december", "des", "dec"),
-        ]
-    )
-    for m in names
-}
+from rag.text import MONTHS
 
 NUMERIC_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\b")
 TEXT_DATE = re.compile(r"\b(\d{1,2})\s+([A-Za-z]+)\.?\s+(\d{4})\b")

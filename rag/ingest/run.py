@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm import tqdm
 from rag.ingest.articles import RawArticle, Skipped, find_article_files, read_articles
-from rag.ingest.chunk import chunk_document, split_sentences
+from rag.ingest.chunk import chunk_document
 from rag.ingest.duplicates import find_duplicates, signature
 from rag.ingest.formats.base import sha256
 from rag.ingest.clean import clean_article
@@ -21,6 +21,7 @@ from rag.access.keys import now_iso
 from rag.backends.stores.base import ArticleRecord, Store, compatibility_problems, fingerprint
 from rag.errors import BadInputError, IndexError_, NotFoundError
 from rag.settings import Settings
+from rag.text import split_sentences
 from rag.types import Document, Sentence
 
 
