@@ -21,10 +21,7 @@ from rag.ingest.metadata import (
 from rag.text import split_sentences
 from rag.types import Document
 
-# Bump when the rules change: indexes built with older rules are then reported. 4: a title spelled from the link's
-# slug takes the text's spelling of names and figures ("8,02", not "802").
-CLEANING_VERSION = 4
-
+# When these rules change, bump CLEANING_VERSION in rag/versions.py: indexes built with older rules are then reported.
 _SOURCE = re.compile(r"^(?:sumber|source)\s*:\s*(\S+)", re.I)
 _TAIL_SECTION = re.compile(
     r"^(artikel|berita|baca) (terkait|terkini|lainnya|populer|terpopuler)\b|^related (articles|news)\b|^tags?\s*:", re.I

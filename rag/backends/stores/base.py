@@ -14,6 +14,7 @@ from typing import Any, Iterable, Protocol, runtime_checkable
 import numpy as np
 
 from rag.types import ArticleFilter, Chunk, Document, Sentence
+from rag.versions import CLEANING_VERSION
 
 FORMAT_VERSION = 3  # 2: sentence spans and vectors; 3: format, encoding, author, JSONL line, near-duplicate fields
 
@@ -111,8 +112,6 @@ class Store(Protocol):
 
 def fingerprint(embedder: str, passage_prefix: str, dim: int, chunk_chars: int, overlap: int) -> dict[str, Any]:
     """What an index's vectors and chunks depend on; a mismatch means the index must be rebuilt."""
-    from rag.ingest.clean import CLEANING_VERSION
-
     return {
         "format_version": FORMAT_VERSION,
         "cleaning_version": CLEANING_VERSION,
