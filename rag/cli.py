@@ -43,7 +43,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Index articles (default: seeds/)."""
-    from rag.backends.factory import make_assistant
+    from rag.assemble import make_assistant
 
     s = _settings(args)
     paths = [Path(p) for p in args.paths] or [s.seeds_dir]
@@ -54,7 +54,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     """Take articles out of the index (atomically; syndicated copies promoted); their files stay unless asked."""
-    from rag.backends.factory import make_assistant
+    from rag.assemble import make_assistant
 
     report = make_assistant(_settings(args)).remove(args.article_ids, delete_files=args.delete_file)
     print(f"removed {', '.join(report.removed)}; index: {report.articles} articles, {report.chunks} chunks")
@@ -130,7 +130,7 @@ def _print_sources(result: Any) -> None:
 
 
 def _ask_one(ask_stream: Any, question: str, as_json: bool) -> int:
-    from rag.answer.assistant import Done, Retrieved, Token
+    from rag.answer.events import Done, Retrieved, Token
 
     result = None
     streamed = False
@@ -183,7 +183,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             return ask_stream_remote(url, question, top_k=args.top_k, max_tokens=args.max_tokens, where=where,
                                      key=s.api_key)
     else:
-        from rag.backends.factory import make_assistant
+        from rag.assemble import make_assistant
 
         assistant = make_assistant(s)
 
@@ -231,7 +231,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the page, the JSON API and the OpenAI-compatible API from one warm process."""
-    from rag.backends.factory import make_assistant
+    from rag.assemble import make_assistant
     from rag.server import serve
 
     s = _settings(args)

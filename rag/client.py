@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import httpx
 from httpx_sse import connect_sse
 
-from rag.answer.assistant import AskResult, Done, Event, Retrieved, Token
+from rag.answer.events import AskResult, Done, Event, Retrieved, Token
 from rag.errors import AccessError, BadInputError, IndexError_, LimitError, ModelError, RagError
 from rag.settings import Settings
 from rag.types import ArticleFilter, Passage

@@ -50,7 +50,8 @@ from rag.access.http import (UPLOAD_OVERHEAD, UPLOAD_PATHS, DeclaredSizeLimit, U
                              maybe_principal, needs, taken, too_large)
 from rag.access.keys import Action
 from rag.access.queue import Pump, Request as Question, queued
-from rag.answer.assistant import AskResult, Assistant, Done, Retrieved, Token, validate_question
+from rag.answer.assistant import Assistant, validate_question
+from rag.answer.events import AskResult, Done, Retrieved, Token
 from rag.answer.period import article_filter
 from rag.errors import BadInputError, RagError
 

@@ -22,7 +22,8 @@ import pytest
 
 from rag.access.audit import AuditLog, fold
 from rag.access.keys import Keys
-from rag.backends.factory import make_assistant, make_embedder, make_store
+from rag.assemble import make_assistant
+from rag.backends.factory import make_embedder, make_store
 from rag.ingest.run import ingest
 from rag.backends.stores.base import ArticleRecord
 from rag.backends.stores.faiss_files import Index

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from rag.answer.language import REFUSAL, detect_language
-from rag.backends.factory import make_assistant
-from rag.answer.assistant import Assistant, Done, Retrieved, Token
+from rag.assemble import make_assistant
+from rag.answer.assistant import Assistant
+from rag.answer.events import Done, Retrieved, Token
 from tests.conftest import SEEDS, make_settings
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rag.backends.factory import make_assistant
+from rag.assemble import make_assistant
 from rag.cli import main
 from rag.ingest.articles import read_article
 from rag.ingest.clean import clean_article

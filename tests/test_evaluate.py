@@ -29,7 +29,7 @@ from rag.evaluation.questions import DEFAULT_QUESTIONS, Question, load_questions
 from rag.evaluation.scoring import result_row, score_question
 from rag.evaluation.summary import summarise
 from rag.answer.language import REFUSAL, UNCITED_NOTE
-from rag.answer.assistant import AskResult
+from rag.answer.events import AskResult
 from rag.settings import PROJECT_ROOT, Settings
 from rag.types import Citation, Passage
 from tests.conftest import SEEDS

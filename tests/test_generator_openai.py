@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from rag.backends.factory import make_assistant
+from rag.assemble import make_assistant
 from rag.backends.generators.base import GenerationReport
 from rag.backends.generators.openai_compatible import OpenAICompatibleGenerator, refusal_mass
 from rag.backends.models import resolve_gguf

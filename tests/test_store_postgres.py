@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from rag.backends.embedders.fake import FakeEmbedder
-from rag.backends.factory import make_assistant
+from rag.assemble import make_assistant
 from rag.backends.stores.faiss_files import FaissStore
 from rag.backends.stores.postgres import PostgresReader, PostgresStore
 from rag.backends.stores.postgres_local import local_postgres

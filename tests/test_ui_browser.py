@@ -88,7 +88,7 @@ def _free_port() -> int:
 
 def _start_app(settings: Settings) -> tuple[Any, str]:
     """Start the real page (models warmed up once) in this process; returns (demo, url)."""
-    from rag.backends.factory import make_assistant
+    from rag.assemble import make_assistant
     from ui.app import build_app, serve
 
     assistant = make_assistant(settings)

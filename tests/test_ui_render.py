@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from rag.answer.assistant import AskResult
+from rag.answer.events import AskResult
 from rag.answer.language import REFUSAL, UNCITED_NOTE
 from rag.answer.policy import Reason
 from rag.errors import IndexError_

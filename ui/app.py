@@ -14,7 +14,7 @@ import gradio as gr
 
 from rag.access.guard import Guard
 from rag.answer.assistant import Assistant
-from rag.backends.factory import make_assistant
+from rag.assemble import make_assistant
 from rag.settings import Settings
 from ui.handlers import Handlers
 from ui.layout import build_page

@@ -25,7 +25,8 @@ from rag.access.guard import Guard, Principal
 from rag.access.keys import Action, may
 from rag.access.queue import END, ERROR, Pump, queued
 from rag.answer.period import article_filter
-from rag.answer.assistant import Assistant, Done, Retrieved, Token
+from rag.answer.assistant import Assistant
+from rag.answer.events import Done, Retrieved, Token
 from rag.errors import IndexError_, RagError
 from ui import render
 from ui.labels import label_lang, question_lang, without_uncited_note

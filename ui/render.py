@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from rag.answer.assistant import AskResult
+from rag.answer.events import AskResult
 from rag.answer.language import UNCITED_NOTE
 from rag.answer.policy import Reason
 from rag.errors import IndexError_, RagError

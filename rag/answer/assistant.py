@@ -8,9 +8,9 @@ import shutil
 import threading
 import time
 import unicodedata
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterator
 
 from rag.ingest.formats import read_bytes, unsupported_reason
 from rag.answer.attribution import AttributionParams, attribute, split_claims
@@ -25,6 +25,7 @@ from rag.answer.faithful import (
 from rag.ingest.clean import clean_article
 from rag.errors import BadInputError
 from rag.answer.followup import needs_rewrite, rewrite_question
+from rag.answer.events import AskResult, Done, Event, Retrieved, Token
 from rag.answer.evidence import EvidenceParams, lead_passages, select_evidence, within_budget
 from rag.answer.period import period_question
 from rag.backends.embedders.base import Embedder
@@ -38,70 +39,8 @@ from rag.answer.prompt import CHECK_OPTIONS, build_messages, check_messages, cla
 from rag.answer.retrieve import Retrieval, retrieve
 from rag.settings import Settings
 from rag.text import strip_markers
-from rag.types import ArticleFilter, Citation, Passage
+from rag.types import ArticleFilter, Passage
 
-
-@dataclass
-class AskResult:
-    """Everything about one answered (or refused) question; `to_dict` is the `rag ask --json` object."""
-
-    question: str
-    answer: str
-    refused: bool
-    citations: list[Citation]
-    passages: list[Passage]
-    timings: dict[str, float | None]
-    model: dict[str, str]
-    language: str
-    refusal_reason: Reason | None = None
-    uncited: bool = False  # answered, but no verified citation (the shells add a note)
-    invalid_markers: list[int] = field(default_factory=list)
-    standalone_question: str | None = None
-    prompt_tokens: int = 0
-    generated_tokens: int = 0
-    raw_answer: str = ""  # what the model wrote, before verification
-    signals: dict[str, Any] = field(default_factory=dict)  # what the policy decided on
-    attribution: dict[str, int] = field(default_factory=dict)  # markers confirmed/moved/added/dropped
-    filters: dict[str, Any] | None = None  # the article filter searched under (given, or the period asked about)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AskResult:
-        """The result back from its JSON form (what a server sends)."""
-        d = dict(d)
-        d["citations"] = [Citation(**c) for c in d.get("citations", [])]
-        d["passages"] = [Passage(**p) for p in d.get("passages", [])]
-        d["refusal_reason"] = Reason(d["refusal_reason"]) if d.get("refusal_reason") else None
-        return cls(**d)
-
-
-@dataclass
-class Retrieved:
-    """Event: retrieval finished (the UI shows the evidence now)."""
-
-    passages: list[Passage]
-    standalone_question: str | None
-    refused: bool
-
-
-@dataclass
-class Token:
-    """Event: a piece of the answer text."""
-
-    text: str
-
-
-@dataclass
-class Done:
-    """Event: the final, verified result."""
-
-    result: AskResult
-
-
-Event = Union[Retrieved, Token, Done]
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
@@ -138,7 +77,7 @@ def upload_name(filename: str) -> str:
 class Assistant:
     """Answers questions over one store with one embedder and one generator; every front end asks through it.
 
-    It receives its components (see rag.backends.factory.make_assistant for the ones chosen from settings)."""
+    It receives its components (see rag.assemble.make_assistant for the ones chosen from settings)."""
 
     def __init__(self, settings: Settings, embedder: Embedder, generator: Generator, store: Store) -> None:
         self.settings = settings

@@ -10,15 +10,12 @@ Models are heavy, so each distinct embedder and generator is made once per proce
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rag.backends.embedders.base import Embedder
 from rag.backends.generators.base import Generator
 from rag.backends.stores.base import Store
 from rag.settings import Settings
-
-if TYPE_CHECKING:
-    from rag.answer.assistant import Assistant
 
 _LOCK = threading.Lock()
 _SHARED: dict[tuple[Any, ...], Any] = {}
@@ -90,10 +87,3 @@ def make_store(settings: Settings) -> Store:
     from rag.backends.stores.faiss_files import FaissStore
 
     return FaissStore(settings.index_dir)
-
-
-def make_assistant(settings: Settings) -> "Assistant":
-    """An Assistant with the embedder, generator and store these settings name (models load on first use)."""
-    from rag.answer.assistant import Assistant
-
-    return Assistant(settings, make_embedder(settings), make_generator(settings), make_store(settings))

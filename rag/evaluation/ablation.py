@@ -170,7 +170,7 @@ def run(settings: Settings, questions: list[Question], chosen: list[Variant], ou
     from tqdm import tqdm
 
     from rag.evaluation.baseline import naive_answer
-    from rag.backends.factory import make_assistant
+    from rag.assemble import make_assistant
 
     modes = sorted({v.generation for v in chosen})
     assistants = {m: make_assistant(settings.model_copy(update={"evidence": m[0], "prompt_style": m[1]}))

@@ -20,7 +20,7 @@ from rag.backends.stores.base import StoreReader
 from rag.types import Citation, Passage
 
 if TYPE_CHECKING:
-    from rag.answer.assistant import AskResult
+    from rag.answer.events import AskResult
 
 SYSTEM_PROMPT = (
     "You can only answer questions about the provided context. If you know the answer but it is not based in the "
@@ -61,7 +61,7 @@ def build_messages(question: str, passages: list[Passage]) -> list[dict[str, str
 def naive_answer(index: StoreReader, embedder: Embedder, generator: Generator, question: str,
                  max_tokens: int) -> AskResult:
     """Answer one question with the baseline recipe; returns an AskResult like the assistant's."""
-    from rag.answer.assistant import AskResult
+    from rag.answer.events import AskResult
 
     t0 = time.perf_counter()
     passages = window_passages(index, embedder, question)

@@ -328,7 +328,7 @@ def direct_llama(generator: Any, messages: list[dict[str, str]], settings: Setti
 def ask_path(assistant: Any, question: str, max_tokens: int | None = None) -> tuple[dict[str, float], Any]:
     """Our side: the full ask path as the CLI/UI use it, timed from the caller (KV cache reset first)."""
     from rag.backends.factory import make_generator
-    from rag.answer.assistant import Done, Token
+    from rag.answer.events import Done, Token
 
     make_generator(assistant.settings).llm.reset()
     t0 = time.perf_counter()
@@ -507,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from rag.backends.factory import make_embedder
-    from rag.backends.factory import make_assistant
+    from rag.assemble import make_assistant
 
     skip = {x.strip() for x in args.skip.split(",") if x.strip()}
     quick = args.quick

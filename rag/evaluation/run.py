@@ -55,7 +55,7 @@ def run_questions(
 
 def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     """`rag eval`: run the question set, write report.md, results.jsonl, summary.json and charts; print a summary."""
-    from rag.backends.factory import make_assistant
+    from rag.assemble import make_assistant
 
     if args.from_logs:
         return _table_from_logs(args, settings)
@@ -121,7 +121,7 @@ def benchmark_questions(args: argparse.Namespace, settings: Settings) -> tuple[l
     """`--benchmark facqa FILE`: the split's passages indexed in their own folder, and its questions with gold ids."""
     import hashlib
 
-    from rag.backends.factory import make_assistant
+    from rag.assemble import make_assistant
     from rag.evaluation.facqa import build_benchmark, read_facqa, with_article_ids
     from rag.ingest.run import check_compatible
 
@@ -176,7 +176,7 @@ def _run_comparison(args: argparse.Namespace, settings: Settings, questions: lis
 def _table_from_logs(args: argparse.Namespace, settings: Settings) -> int:
     """`rag eval --from-logs A.jsonl B.jsonl`: one table from earlier comparison runs, gate rows re-decided."""
     from rag.evaluation import ablation
-    from rag.backends.factory import make_assistant
+    from rag.assemble import make_assistant
 
     logs = [Path(x) for x in args.from_logs]
     missing = [str(x) for x in logs if not x.is_file()]

@@ -18,7 +18,7 @@ from rag.evaluation.metrics import (
 from rag.evaluation.questions import Question
 
 if TYPE_CHECKING:
-    from rag.answer.assistant import AskResult
+    from rag.answer.events import AskResult
 
 
 def score_question(q: Question, result: AskResult | None, ranking: list[str] | None) -> dict[str, Any]:

@@ -1,0 +1,12 @@
+"""Settings -> an Assistant with the components they name; above answer/, so the backends never import it."""
+
+from __future__ import annotations
+
+from rag.answer.assistant import Assistant
+from rag.backends.factory import make_embedder, make_generator, make_store
+from rag.settings import Settings
+
+
+def make_assistant(settings: Settings) -> Assistant:
+    """An Assistant with the embedder, generator and store these settings name (models load on first use)."""
+    return Assistant(settings, make_embedder(settings), make_generator(settings), make_store(settings))
