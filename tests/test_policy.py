@@ -10,7 +10,6 @@ from rag.backends.generators.fake import FakeGenerator
 from rag.backends.stores.faiss_files import FaissStore
 from rag.answer.policy import Decision, Policy, Reason, Signals, decide
 from rag.settings import Settings
-from types import SimpleNamespace
 from rag.types import Passage
 
 POLICY = Policy(gate=True, p_refuse_max=0.35, p_refuse_soft=0.15, evidence_soft=0.86, check=True)
@@ -112,7 +111,8 @@ def test_an_unsupported_name_refuses_after_figures() -> None:
 
 
 def test_the_default_policy_matches_the_default_settings() -> None:
-    """One set of defaults: the assistant's policy from default settings is the Policy dataclass's default."""
-    from rag.answer.assistant import Assistant
-
-    assert Assistant.policy.fget(SimpleNamespace(settings=Settings())) == Policy()  # type: ignore[attr-defined]
+    """One set of defaults: the policy from default settings is the Policy dataclass's default."""
+    assert Policy.from_settings(Settings()) == Policy()
+    changed = Settings(gate=False, gate_p_refuse=0.7, answer_check=True, verify_names=False, claim_min=0.6)
+    assert Policy.from_settings(changed) == Policy(gate=False, p_refuse_max=0.7, check=True,
+                                                   refuse_unsupported_names=False, claim_min=0.6)

@@ -153,11 +153,7 @@ class Assistant:
     @property
     def policy(self) -> Policy:
         """The answer policy from the settings."""
-        st = self.settings
-        return Policy(gate=st.gate, p_refuse_max=st.gate_p_refuse, p_refuse_soft=st.gate_p_refuse_soft,
-                      evidence_soft=st.gate_evidence_soft, check=st.answer_check, check_min=st.check_min,
-                      refuse_unsupported_names=st.verify_names, refuse_missing_subjects=st.verify_subjects,
-                      claim_check=st.claim_check, claim_min=st.claim_min)
+        return Policy.from_settings(self.settings)
 
     def evidence(self, found: Retrieval, question: str, index: StoreReader | None = None,
                  where: ArticleFilter | None = None) -> list[Passage]:

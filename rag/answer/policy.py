@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 
 class Reason(str, Enum):
@@ -63,6 +67,14 @@ class Policy:
     claim_check: bool = False  # use the claim check
     claim_min: float = 0.5  # refuse when the claim check's P(yes) is below this
     check_min: float = 0.5  # refuse when the answerability check's P(yes) is below this (0.5: the model's own call)
+
+    @classmethod
+    def from_settings(cls, st: Settings) -> Policy:
+        """The policy these settings ask for (figures are always checked: no setting turns that off)."""
+        return cls(gate=st.gate, p_refuse_max=st.gate_p_refuse, p_refuse_soft=st.gate_p_refuse_soft,
+                   evidence_soft=st.gate_evidence_soft, check=st.answer_check, check_min=st.check_min,
+                   refuse_unsupported_names=st.verify_names, refuse_missing_subjects=st.verify_subjects,
+                   claim_check=st.claim_check, claim_min=st.claim_min)
 
 
 @dataclass(frozen=True)
