@@ -29,6 +29,15 @@ class IndexError_(RagError):
     exit_code = 3
 
 
+class IndexMissingError(IndexError_):
+    """Nothing was ingested yet where the settings point (the page then explains how to build an index)."""
+
+    @classmethod
+    def at(cls, where: object) -> IndexMissingError:
+        """The error for a store with no index at `where` (a folder, or a database described without password)."""
+        return cls(f"no index at {where}", "build it with `rag ingest` (default articles: seeds/)")
+
+
 class ModelError(RagError):
     """A model is missing, fails its checksum, or cannot be loaded."""
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rag.ingest.articles import find_article_files
-from rag.errors import IndexError_
+from rag.errors import IndexError_, IndexMissingError
 from rag.backends.factory import make_embedder, make_store
 from rag.ingest.run import check_compatible, ingest
 from rag.backends.stores.faiss_files import CURRENT, Index
@@ -125,7 +125,7 @@ def test_other_settings_are_detected_with_what_to_do(workdir: Path) -> None:
 
 
 def test_damaged_or_missing_index_gives_a_clear_error(tmp_path: Path, seed_settings) -> None:
-    with pytest.raises(IndexError_, match="no index at"):
+    with pytest.raises(IndexMissingError, match="no index at"):
         Index.load(tmp_path / "none")
     broken = tmp_path / "broken"
     shutil.copytree(seed_settings.index_dir, broken)

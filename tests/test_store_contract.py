@@ -31,7 +31,7 @@ from rag.backends.stores.faiss_files import FaissStore
 from rag.backends.stores.lexical import analyze
 from rag.backends.stores.postgres import PostgresStore
 from rag.backends.stores.postgres_local import local_postgres
-from rag.errors import IndexError_
+from rag.errors import IndexMissingError
 from rag.ingest.articles import read_article
 from rag.ingest.chunk import chunk_document
 from rag.text import split_sentences
@@ -200,9 +200,9 @@ class StoreContract:
     # --- the contract --------------------------------------------------------------------------------------
     def test_an_empty_store(self, make_store: Callable[[], Store]) -> None:
         store = make_store()
-        with pytest.raises(IndexError_) as e:
+        with pytest.raises(IndexMissingError) as e:
             store.snapshot()
-        assert e.value.message.startswith("no index at") and e.value.hint
+        assert e.value.message.startswith("no index at") and e.value.hint and e.value.exit_code == 3
         assert store.documents() == {} and store.fingerprint() is None and store.describe()
 
     def test_write_then_read_everything(self, make_store: Callable[[], Store]) -> None:

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from rag.answer.events import AskResult
 from rag.answer.language import REFUSAL, UNCITED_NOTE
 from rag.answer.policy import Reason
-from rag.errors import IndexError_
+from rag.errors import IndexError_, IndexMissingError
 from rag.types import Citation, Passage
 from ui import render
 
@@ -123,8 +123,10 @@ def test_uncited_answer_says_so() -> None:
 
 
 def test_missing_index_error_names_the_command() -> None:
-    html = render.banner(IndexError_("no index at /tmp/x", "run `rag ingest`"))
+    html = render.banner(IndexMissingError.at("/tmp/x"))
     assert "Belum ada indeks artikel" in html and "<code>rag ingest</code>" in html and 'lang="en"' in html
+    other = render.banner(IndexError_("the index at /tmp/x is damaged or incomplete", "rebuild it"))
+    assert "Belum ada indeks artikel" not in other and "damaged" in other
 
 
 def test_dates_copies_and_the_filter_are_shown() -> None:

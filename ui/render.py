@@ -24,7 +24,7 @@ from markupsafe import Markup
 from rag.answer.events import AskResult
 from rag.answer.language import UNCITED_NOTE
 from rag.answer.policy import Reason
-from rag.errors import IndexError_, RagError
+from rag.errors import IndexMissingError, RagError
 from rag.text import MONTH_NAMES, PLAIN_MARKER
 from rag.types import ArticleFilter, Citation, Passage
 from ui.labels import TEXT, label_lang, without_uncited_note
@@ -159,7 +159,7 @@ def error(err: BaseException, lang: str, retry: bool = True, kind: str = "error"
         message, hint = err.message, err.hint
     else:
         message, hint = f"Internal error: {type(err).__name__}: {err}"[:400], None
-    no_index = isinstance(err, IndexError_) and "no index at" in err.message
+    no_index = isinstance(err, IndexMissingError)
     return _render("error.html", lang, kind=kind, expected=isinstance(err, RagError), no_index=no_index,
                    message=message, hint=hint, retry=retry, en=TEXT["en"])
 

@@ -22,7 +22,7 @@ from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
 from rag.backends.stores.lexical import LexicalIndex, TermCounts
 from rag.backends.stores.segments import (CURRENT, LAYOUT, Segment, SegmentData, manifest, plan_merge, read_manifest,
                                           switch, write_segment)
-from rag.errors import IndexError_
+from rag.errors import IndexError_, IndexMissingError
 from rag.types import ArticleFilter, Chunk, Document, Sentence
 
 FLUSH_ROWS = 200_000  # chunk and sentence rows a write holds before putting them in a segment (memory bound)
@@ -180,7 +180,7 @@ class Index:
         for _ in range(5):
             pointer = _pointer(index_dir)
             if pointer is None:
-                raise IndexError_(f"no index at {index_dir}", "build it with `rag ingest` (default articles: seeds/)")
+                raise IndexMissingError.at(index_dir)
             try:
                 return cls._load(index_dir, pointer, {} if opened is None else opened)
             except FileNotFoundError as e:

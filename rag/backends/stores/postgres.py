@@ -35,7 +35,7 @@ from psycopg.types.json import Jsonb
 from rag.backends.stores import postgres_lexical as bm25
 from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
 from rag.backends.stores.lexical import TermCounts
-from rag.errors import IndexError_
+from rag.errors import IndexError_, IndexMissingError
 from rag.types import ArticleFilter, Chunk, Document, Sentence
 
 SCHEMA = 2  # 1: full-text search (ts_rank, no IDF); 2: BM25 postings
@@ -148,7 +148,7 @@ class PostgresStore:
         """A reader of the current version: the same object until a write (from any process) bumps the version."""
         state = self._state()
         if state is None:
-            raise IndexError_(f"no index at {self.describe()}", "build it with `rag ingest` (default articles: seeds/)")
+            raise IndexMissingError.at(self.describe())
         if state["fingerprint"].get("format_version") != FORMAT_VERSION or state.get("schema", 1) != SCHEMA:
             raise _other_version(self.describe())
         reader = self._reader
