@@ -67,6 +67,15 @@ def leading_plain_markers(text: str) -> tuple[list[int], int]:
 # ---------------------------------------------------------------- sentences
 
 # Abbreviations after which a period does not end a sentence (Indonesian and English news usage).
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+
+
+def strip_possessives(text: str) -> str:
+    """English possessives off the words they are attached to ("Azerbaijan's" -> "Azerbaijan"), so an English
+    answer's names match the same names in any evidence."""
+    return _POSSESSIVE.sub("", text)
+
+
 _ABBREVIATIONS = {
     "no", "dr", "prof", "ir", "drs", "dll", "dsb", "dkk", "tsb", "yth", "jl", "rp", "st", "mr", "mrs",
     "ms", "vs", "etc", "e.g", "i.e", "hlm", "kab", "kec", "tn", "ny", "sdr", "bpk", "pt", "tbk", "u.s",

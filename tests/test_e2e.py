@@ -56,8 +56,8 @@ def test_indonesian_question_is_answered_in_indonesian_with_a_correct_citation(a
 def test_english_question_about_indonesian_articles(assistant: Assistant) -> None:
     r = assistant.ask("With which country's security agency did Luong Tam Quang sign a security cooperation agreement?")
     assert not r.refused and "Azerbaijan" in r.answer
-    # The answer is brief by design (full sentences cost key facts on the dev set); a bare name has no language,
-    # anything longer must be English.
+    # The model may still answer with a bare name (no language) even when asked for a sentence; anything longer
+    # must be English. The citation must survive the change of language ("Azerbaijan's" against "Azerbaijan").
     assert detect_language(r.answer) == "en" or len(r.answer.split()) <= 3, r.answer
     assert [c.article_id for c in r.citations][:1] == ["004_c4081a22872c9916"]
 

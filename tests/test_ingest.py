@@ -152,7 +152,7 @@ def test_leftovers_of_a_crashed_write_are_ignored_and_cleaned(workdir: Path) -> 
     ingest([workdir / "articles"], s, make_store(s), make_embedder(s), progress=False)
     left = sorted(p.name for p in s.index_dir.iterdir() if not p.name.startswith(".") or "tmp" in p.name)
     assert left == ["CURRENT", "audit.jsonl", "gen-000002.json", *sorted(p.name for p in s.index_dir.glob("seg-*"))]
-    assert not (s.index_dir / "seg-000009-crashed").exists() and len(left) == 4  # the first ingest's segment + the change
+    assert not (s.index_dir / "seg-000009-crashed").exists() and len(left) == 5  # the first ingest's segment + the change
 
 
 def test_killing_ingest_at_any_moment_leaves_a_working_index(workdir: Path) -> None:

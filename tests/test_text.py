@@ -66,3 +66,12 @@ def test_months_are_read_in_both_languages_and_shown_by_label_language() -> None
     assert MONTH_NAMES["id"][4] == "Mei" and MONTH_NAMES["en"][4] == "May"
     assert MONTH_NAMES["id"][7] == "Agustus" and MONTH_NAMES["en"][3] == "April"
     assert all(len(names) == 12 for names in MONTH_NAMES.values())
+
+
+def test_english_possessives_come_off_names_only() -> None:
+    from rag.text import strip_possessives
+
+    assert strip_possessives("Azerbaijan's security agency and Vietnam’s ministry") == \
+        "Azerbaijan security agency and Vietnam ministry"
+    assert strip_possessives("it's 'special' words") == "it 'special' words"
+    assert strip_possessives("Kementerian Keamanan Publik") == "Kementerian Keamanan Publik"

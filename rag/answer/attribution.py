@@ -19,7 +19,8 @@ import numpy as np
 from rag.answer.citations import CheckedAnswer
 from rag.backends.stores.lexical import analyze
 from rag.backends.stores.base import StoreReader
-from rag.text import format_marker, leading_plain_markers, parse_markers, split_sentences, strip_markers
+from rag.text import (format_marker, leading_plain_markers, parse_markers, split_sentences, strip_markers,
+                      strip_possessives)
 from rag.types import Citation, Passage
 
 
@@ -85,7 +86,8 @@ def attribute(
     ev_terms = [set(analyze(index.sentence_text(pos))) for pos in positions]
     cosines = claim_vectors @ index.sentence_vectors_of(positions).T  # claims x evidence sentences
     sims = np.array([
-        [hybrid_similarity(set(analyze(c.text)), t, float(cos), p) for t, cos in zip(ev_terms, row)]
+        [hybrid_similarity(set(analyze(strip_possessives(c.text))), t, float(cos), p)
+         for t, cos in zip(ev_terms, row)]
         for c, row in zip(claims, cosines)
     ])
     threshold = p.threshold
