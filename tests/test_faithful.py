@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.faithful import check_names, figures, unsupported_figures
+from rag.answer.faithful import check_names, figures, missing_subjects, question_subjects, unsupported_figures
 
 EVIDENCE = [
     "Ekonomi Vietnam tumbuh 8,02 persen pada 2022. Sebanyak 15 juta pengguna dan 1.000.000 pelanggan baru "
@@ -81,3 +81,13 @@ def test_dates_acronyms_and_figures_inside_names_are_not_invented_names() -> Non
     assert check_names("Planet itu mengelilingi bintang HD11977.", seen, True).unsupported == []
     assert check_names("Pada 24 Juli, Dinkes menolak.", seen, True).unsupported == ["Juli"]  # a month not in it
     assert check_names("Dinkes P3K menolak.", seen, True).unsupported == ["P3K"]
+
+
+def test_a_question_in_another_language_than_the_evidence_is_checked_by_acronyms_and_figures_only() -> None:
+    q = "Who is the Lao Minister of Information and Communications who visited Vietnam in August 2025?"
+    evidence = ["Menteri Informasi dan Komunikasi Laos Boviengkham Vongdara berkunjung ke Vietnam, 20 Agustus 2025."]
+    assert len(missing_subjects(q, evidence)) > len(question_subjects(q)) / 2  # read word for word: most missing
+    assert question_subjects(q, same_language=False) == ["2025"]
+    assert missing_subjects(q, evidence, same_language=False) == []
+    assert missing_subjects("Which SPRN gene did the BRIN team study in 1999?", evidence, same_language=False) == [
+        "SPRN", "BRIN", "1999"]

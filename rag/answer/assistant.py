@@ -269,9 +269,11 @@ class Assistant:
             p.also_reported_by = index.also_reported_by(p.article_id)
         timings["retrieval"] = round(time.perf_counter() - t0, 4)
         scored = [p.scores["evidence"] for p in passages if "evidence" in p.scores]  # none for chunk evidence
-        missing = () if period else tuple(missing_subjects(search_q, [f"{source_line(p)}\n{p.text}" for p in passages]))
+        same = not passages or language == evidence_language(passages)
+        missing = () if period else tuple(
+            missing_subjects(search_q, [f"{source_line(p)}\n{p.text}" for p in passages], same_language=same))
         signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None),
-                          subjects=len(question_subjects(search_q)), missing_subjects=missing)
+                          subjects=len(question_subjects(search_q, same_language=same)), missing_subjects=missing)
         base.update(standalone_question=standalone, passages=passages, filters=where.to_dict() if where else None)
         decision = decide(signals, policy)
         yield Retrieved(passages, standalone, refused=not decision.answer)

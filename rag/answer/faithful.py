@@ -219,19 +219,22 @@ def evidence_language(passages: list) -> str:
     return "en" if code == "en" else "id"
 
 
-def question_subjects(question: str) -> list[str]:
+def question_subjects(question: str, same_language: bool = True) -> list[str]:
     """The distinct names and figures a question asks about: capitalised words after the first (not common words),
-    and figures ("Siapa Bupati Blora periode 2005-2010?" -> Bupati, Blora, 2005, 2010)."""
+    and figures ("Siapa Bupati Blora periode 2005-2010?" -> Bupati, Blora, 2005, 2010); asked in another language
+    than the evidence's, only its acronyms and figures ("Lao Minister" is "Menteri Laos" there)."""
     common = _common_words()
     words = list(_TOKEN.finditer(question))
     names = [m.group() for i, m in enumerate(words)
              if i and m.group()[:1].isupper() and not any(ch.isdigit() for ch in m.group())
              and _fold(m.group()) not in common]
+    if not same_language:  # an English question over Indonesian text (or the reverse): words are translated,
+        names = [w for w in names if w.isupper() and len(w) >= 2]  # acronyms and figures are not
     found = names + [raw for raw in figures(question) if raw[:1].isdigit()]
     return list({_fold(w): w for w in reversed(found)}.values())[::-1]  # each once, in order
 
 
-def missing_subjects(question: str, sources: list[str]) -> list[str]:
+def missing_subjects(question: str, sources: list[str], same_language: bool = True) -> list[str]:
     """The question's subjects (question_subjects) that none of the sources (the evidence shown) contains.
 
     A question names its subject ("Siapa Bupati Blora periode 2005-2010?"): evidence that never mentions "Blora" may
@@ -243,7 +246,7 @@ def missing_subjects(question: str, sources: list[str]) -> list[str]:
             known |= readings
     numbers = figures(question)
     missing = []
-    for subject in question_subjects(question):
+    for subject in question_subjects(question, same_language):
         if subject in numbers:
             if not numbers[subject] & known:
                 missing.append(subject)

@@ -354,26 +354,41 @@ def bench_answer(assistant: Any, questions: list[str], runs: int, warmup: int) -
     settings = assistant.settings
     for _ in range(warmup):  # a short answer: loads pages and buffers of both models without a full generation
         ask_path(assistant, questions[0], max_tokens=8)
-    ours, base, prompts = [], [], []
+    from rag.evaluation import baseline as naive_recipe
+
+    ours, base, naive, prompts = [], [], [], []
     for _ in range(runs):
         for q in questions:
             o, result = ask_path(assistant, q)
             if result.refused and not result.timings.get("first_token"):
                 raise RuntimeError(f"{q!r} was refused before generation; pick an answerable question")
-            messages = build_messages(result.question, result.passages, result.language)
+            messages = build_messages(result.question, result.passages, result.language, settings.prompt_style)
             b = direct_llama(generator, messages, settings)
+            # The naive recipe (PrivateGPT 0.6's default) on the same model: its own retrieval and prompt.
+            t0 = time.perf_counter()
+            naive_messages = naive_recipe.build_messages(q, naive_recipe.window_passages(
+                assistant.index, assistant.embedder, q))
+            retrieval = time.perf_counter() - t0
+            n = direct_llama(generator, naive_messages, settings)
+            n["prompt_tokens"] = exact_prompt_tokens(generator.llm, naive_messages)
+            n["first_token_s"] += retrieval
+            n["total_s"] += retrieval
             ours.append(o)
             base.append(b)
+            naive.append(n)
             prompts.append({"approx": result.prompt_tokens, "exact": exact_prompt_tokens(generator.llm, messages)})
-    med = lambda xs, key: median([x[key] for x in xs if x[key] is not None])  # noqa: E731
+            b["prompt_tokens_per_s"] = (prompts[-1]["exact"] or 0) / b["first_token_s"] if b["first_token_s"] else None
+    med = lambda xs, key: median([x[key] for x in xs if x.get(key) is not None])  # noqa: E731
     return {
         "questions": len(questions), "runs": runs, "warmup": warmup, "generator": settings.generator,
         "max_tokens": settings.max_tokens,
         "ours": {k: med(ours, k) for k in ("first_token_s", "total_s", "tokens", "tokens_per_s", "retrieval_s")},
-        "baseline": {k: med(base, k) for k in ("first_token_s", "total_s", "tokens", "tokens_per_s")},
+        "baseline": {k: med(base, k) for k in ("first_token_s", "total_s", "tokens", "tokens_per_s",
+                                               "prompt_tokens_per_s")},
+        "naive": {k: med(naive, k) for k in ("first_token_s", "total_s", "tokens", "prompt_tokens")},
         "prompt_tokens": median([p["exact"] or p["approx"] for p in prompts]),
         "overhead_ratio": med(ours, "total_s") / med(base, "total_s"),
-        "samples": {"ours": ours, "baseline": base, "prompts": prompts},
+        "samples": {"ours": ours, "baseline": base, "naive": naive, "prompts": prompts},
     }
 
 
@@ -442,6 +457,12 @@ def markdown_table(res: dict[str, Any]) -> str:
             ["answer: generated tokens/s", _f(o["tokens_per_s"], ""), _f(b["tokens_per_s"], ""),
              _ratio(o["tokens_per_s"], b["tokens_per_s"]), n, "higher is better"],
         ]
+        if a.get("naive"):
+            v = a["naive"]
+            rows.append(["answer: time to first token (ask path vs the naive recipe)", _f(o["first_token_s"], " s"),
+                         _f(v["first_token_s"], " s"), _ratio(o["first_token_s"], v["first_token_s"]), n,
+                         f"naive prompt ≈{_f(v['prompt_tokens'], '', 0)} tok; both include retrieval; "
+                         f"prompt processing ≈{_f(b.get('prompt_tokens_per_s'), '', 0)} tok/s"])
     for r in res.get("retrieval", []):
         n = f"{r['runs']}×{r['queries']}q"
         for kind, base in (("dense", "numpy dot+argpartition"), ("lexical", "sparse BM25 column sum"),
