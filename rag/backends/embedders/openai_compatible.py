@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 
+from rag.backends.openai_server import first_model
 from rag.errors import ModelError
 
 REQUEST_TEXTS = 64  # texts per request
@@ -37,18 +38,9 @@ class OpenAICompatibleEmbedder:
     @property
     def model(self) -> str:
         """The model to ask for: the configured one, else the server's first."""
-        import openai
-
         with self._lock:
             if self._model is None:
-                try:
-                    models = self.client.models.list().data
-                except openai.OpenAIError as e:
-                    raise self._failed(e) from e
-                if not models:
-                    raise ModelError(f"the embedding server at {self.base_url} lists no models",
-                                     "load a model there or set RAG_EMBEDDER_MODEL")
-                self._model = models[0].id
+                self._model = first_model(self.client, self.base_url, self._failed, "embedding", "RAG_EMBEDDER_MODEL")
             return self._model
 
     @property

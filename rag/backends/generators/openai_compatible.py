@@ -13,6 +13,7 @@ import threading
 from typing import Any, Iterator
 
 from rag.backends.generators.base import GenerationReport, Messages, normalise_choice
+from rag.backends.openai_server import first_model
 from rag.errors import ModelError
 
 TOP_LOGPROBS = 20
@@ -55,18 +56,9 @@ class OpenAICompatibleGenerator:
     @property
     def model(self) -> str:
         """The model to ask for: the configured one, else the server's first."""
-        import openai
-
         with self._lock:
             if self._model is None:
-                try:
-                    models = self.client.models.list().data
-                except openai.OpenAIError as e:
-                    raise self._unreachable(e) from e
-                if not models:
-                    raise ModelError(f"the model server at {self.base_url} lists no models",
-                                     "load a model there or set RAG_GENERATOR_MODEL")
-                self._model = models[0].id
+                self._model = first_model(self.client, self.base_url, self._unreachable, "model", "RAG_GENERATOR_MODEL")
                 self.name = f"openai:{self.base_url} ({self._model})"
             return self._model
 
