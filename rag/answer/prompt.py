@@ -1,9 +1,11 @@
 """The prompt: the evidence and the rules in the system message, the question alone as the user message.
 
-Two styles. "plain" (default) asks only for a short answer from the context and leaves citing to code
-(`rag.answer.attribution`): on the dev collection the 1.5B model found the facts far more often when it did not also
-have to write [n] markers (key facts 0.78 against 0.58 with the same evidence). "numbered" is the earlier
-layout: numbered passages in the user message and an instruction to end each sentence with [n].
+Four styles. "complete" (default) asks for one or two complete sentences that name the subject and give every item
+asked for; "open" is the same without the refusal sentence (refusing is then left to the checks around the model).
+"plain" asks only for a short answer from the context (the naive recipe's wording, plus copying rules). "numbered" is
+the earlier layout: numbered passages in the user message and an instruction to end each sentence with [n]. In every
+style but "numbered", citing is left to code (`rag.answer.attribution`): the 1.5B model found the facts far more often
+when it did not also have to write [n] markers (key facts 0.78 against 0.58 on the dev collection, same evidence).
 """
 
 from __future__ import annotations
