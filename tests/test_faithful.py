@@ -73,6 +73,20 @@ def test_the_subjects_of_a_question_and_those_missing_from_the_evidence() -> Non
     assert missing_subjects("According to Mothership, when did it happen?", ["(Ransom demand, mothership.sg)"]) == []
 
 
+
+def test_a_subject_the_evidence_writes_in_another_form_is_found() -> None:
+    from rag.answer.faithful import missing_subjects
+
+    evidence = ["Pesawat TANS Peru Airlines jatuh (23/8/2005). Ketua BPD Kahingai, Ali, dan anggota Komisi "
+                "Pemilihan Umum Djapiten ikut hadir."]
+    assert missing_subjects("Siapa Ketua Badan Perwakilan Desa Kahingai?", evidence) == []  # spelled out: BPD
+    assert missing_subjects("Djapiten menerima uang dari KPU?", evidence) == []  # abbreviated: Komisi Pemilihan Umum
+    assert missing_subjects("Berapa korban TANS Peru Airline pada 23 Agustus 2005?", evidence) == []  # 23/8, -s
+    assert missing_subjects("Siapa Ketua Badan Pemeriksa Keuangan?", evidence) == ["Badan", "Pemeriksa", "Keuangan"]
+    assert missing_subjects("Apa kata KPK tentang Djapiten?", evidence) == ["KPK"]
+    assert missing_subjects("Kapan pesawat jatuh pada 23 September 2005?", evidence) == ["September"]
+    assert missing_subjects("Siapa Bupati Blora?", ["Bupati Blorasari menjabat."]) == ["Blora"]  # not a suffix: name
+
 def test_dates_acronyms_and_figures_inside_names_are_not_invented_names() -> None:
     seen = ["(Kurs, kompas.com, 2024-06-24) Tebusan US$8 juta setara Rp131 miliar, kata Dinkes P2P.",
             "Bintang HD 11977 dikelilingi planet ekstrasolar."]

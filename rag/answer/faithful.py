@@ -234,24 +234,82 @@ def question_subjects(question: str, same_language: bool = True) -> list[str]:
     return list({_fold(w): w for w in reversed(found)}.values())[::-1]  # each once, in order
 
 
+_CONNECTORS = frozenset({"dan", "dari", "untuk", "dengan", "di", "ke", "of", "and", "for", "the", "de", "&"})
+
+
+def _initials(text: str) -> set[str]:
+    """Acronyms a text spells out: the initials of each run of two or more capitalised words ("Komisi Pemilihan
+    Umum" -> kpu), connectors ("dan", "of") skipped, with every run's later starts too ("Badan Perwakilan Desa"
+    -> bpd, pd)."""
+    out: set[str] = set()
+    run: list[str] = []
+    for w in _TOKEN.findall(text) + [""]:
+        if w[:1].isupper() and not w.isupper():
+            run.append(w[0].casefold())
+            continue
+        if w.casefold() in _CONNECTORS and run:
+            continue
+        for i in range(len(run) - 1):
+            for j in range(i + 2, len(run) + 1):
+                out.add("".join(run[i:j]))
+        run = []
+    return out
+
+
+def _inflected(f: str, folded: set[str]) -> bool:
+    """Whether a word of five letters or more is in the vocabulary with a short suffix added or removed
+    ("Airline" / "Airlines", "Jepang" / "Jepangnya")."""
+    return len(f) >= 5 and any(w != f and min(len(w), len(f)) >= 5 and abs(len(w) - len(f)) <= 3
+                               and (w.startswith(f) or f.startswith(w)) for w in folded if w[:3] == f[:3])
+
+
 def missing_subjects(question: str, sources: list[str], same_language: bool = True) -> list[str]:
     """The question's subjects (question_subjects) that none of the sources (the evidence shown) contains.
 
     A question names its subject ("Siapa Bupati Blora periode 2005-2010?"): evidence that never mentions "Blora" may
-    answer a neighbouring question (another regent), not this one."""
+    answer a neighbouring question (another regent), not this one. Found also counts what the evidence writes in
+    another form, checked by code: a month as a date ("Agustus" for "23/8"), a name as its acronym ("Komisi
+    Pemilihan Umum" for "KPU", or the reverse), and a word with a short suffix ("Airline" for "Airlines")."""
     folded, _ = _vocabulary(sources)
     known: set[float] = set()
+    months: set[int] = set()
+    spelled_out: set[str] = set()
     for text in sources:
         for readings in figures(text).values():
             known |= readings
+        months |= _months(text)
+        spelled_out |= _initials(text)
     numbers = figures(question)
+    subjects = question_subjects(question, same_language)
+    acronyms = {_fold(w) for text in sources for w in _TOKEN.findall(text) if w.isupper() and len(w) >= 2}
+    abbreviated = {w for run in _capital_runs(question) for i in range(len(run)) for j in range(i + 2, len(run) + 1)
+                   if "".join(_fold(x)[0] for x in run[i:j]) in acronyms for w in run[i:j]}
     missing = []
-    for subject in question_subjects(question, same_language):
+    for subject in subjects:
         if subject in numbers:
             if not numbers[subject] & known:
                 missing.append(subject)
             continue
         f = _fold(subject)
-        if f not in folded and not all(p in folded for p in f.split("-") if p):
-            missing.append(subject)
+        if f in folded or all(p in folded for p in f.split("-") if p) or subject in abbreviated:
+            continue
+        if f in MONTHS and len(f) > 3 and MONTHS[f] in months:
+            continue
+        if (subject.isupper() and len(subject) >= 2 and f in spelled_out) or _inflected(f, folded):
+            continue
+        missing.append(subject)
     return missing
+
+
+def _capital_runs(text: str) -> list[list[str]]:
+    """Runs of two or more consecutive capitalised words (connectors skipped), as a question names an organisation."""
+    runs: list[list[str]] = []
+    run: list[str] = []
+    for w in _TOKEN.findall(text) + [""]:
+        if w[:1].isupper() and not w.isupper():
+            run.append(w)
+        elif not (w.casefold() in _CONNECTORS and run):
+            if len(run) >= 2:
+                runs.append(run)
+            run = []
+    return runs
