@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 from rag.answer.assistant import Assistant
 from rag.backends.embedders.fake import FakeEmbedder
@@ -95,6 +97,31 @@ def test_a_question_whose_subject_is_in_no_evidence_is_refused_before_generation
     assert decide(Signals(weak_evidence=True, subjects=1, missing_subjects=("Blora",)), POLICY).reason \
         is Reason.WEAK_EVIDENCE
 
+
+
+def test_an_answer_resting_on_an_article_about_something_else_is_refused() -> None:
+    cited = Signals(evidence_score=0.99, subjects=3, missing_subjects=(), cited=True)
+    off = replace(cited, cited_missing_subjects=("Nepal", "2005"))  # the evidence names them, the cited article not
+    on = replace(POLICY, refuse_off_subject_citations=True)
+    assert decide(off, POLICY).answer  # off by default (it costs right answers on FacQA)
+    assert decide(off, on).reason is Reason.CITED_OFF_SUBJECT
+    assert decide(replace(cited, cited_missing_subjects=("Nepal",)), on).answer  # one of three: still about it
+    assert decide(replace(cited, cited_missing_subjects=None), on).answer  # nothing cited: nothing to read
+
+
+def test_the_cited_articles_are_read_whole_for_the_subjects() -> None:
+    doc = SimpleNamespace(title="Raja Thailand", site="kompas.com", date="2005-06-01",
+                          text="Raja Bhumibol Adulyadej memimpin upacara di Bangkok.")
+    index = SimpleNamespace(document=lambda article_id: doc)
+    cite = [SimpleNamespace(article_id="a1")]
+    p = Passage("a1", doc.title, None, None, None, "a.txt", 0, 10, doc.text, ["c1"])
+    a = Assistant.__new__(Assistant)
+    s = Signals(subjects=2)
+    assert a.cited_missing(cite, "Siapa Raja Nepal sekarang pada 2004?", "id", [p], s, index) == ("Nepal", "2004")
+    assert a.cited_missing(cite, "Siapa Raja Thailand pada Juni 2005?", "id", [p], s, index) == ()  # its date
+    assert a.cited_missing(cite, "Siapa Raja Thailand sekarang?", "id", [p], s, index) == ()
+    assert a.cited_missing([], "Siapa Raja Nepal?", "id", [p], s, index) is None
+    assert a.cited_missing(cite, "Siapa Raja Nepal?", "id", [p], Signals(subjects=0), index) is None
 
 def test_the_answerability_check_refuses_below_its_threshold_and_only_when_on() -> None:
     assert decide(Signals(evidence_score=0.99, p_answerable=0.3), POLICY).reason is Reason.NOT_IN_CONTEXT

@@ -181,6 +181,19 @@ class Assistant:
         probs = choose(messages, CHECK_OPTIONS) if choose else None
         return (round(probs["yes"], 4) if probs else None), round(time.perf_counter() - t0, 4)
 
+    def cited_missing(self, citations: list, question: str, language: str, passages: list[Passage], signals: Signals,
+                      index: StoreReader | None = None) -> tuple[str, ...] | None:
+        """The question's subjects absent from the whole articles the answer cites (source line and text); None when
+        nothing is cited or the question names nothing to look for."""
+        ids = list(dict.fromkeys(c.article_id for c in citations))
+        if not ids or not signals.subjects:
+            return None
+        store = index or self.index
+        texts = [f"({', '.join(x for x in (d.title, d.site, d.date) if x)})\n{d.text}"
+                 for d in (store.document(a) for a in ids)]  # as the evidence is shown: the date counts
+        same = language == evidence_language(passages)
+        return tuple(missing_subjects(question, texts, same_language=same))
+
     def period_evidence(self, found: Retrieval, where: ArticleFilter, index: StoreReader) -> list[Passage]:
         """For a question about a period: the openings of the period's articles, best retrieved first, then by date."""
         ranked = list(dict.fromkeys(index.chunk(pos).article_id for pos, _ in found.ranked))
@@ -219,6 +232,7 @@ class Assistant:
             invented_figures=tuple(unsupported_figures(checked.text, seen)),
             unsupported_names=tuple(names.unsupported),
             cited=bool(checked.citations),
+            cited_missing_subjects=self.cited_missing(checked.citations, question, language, passages, signals, index),
         )
         if names.snapped:
             stats["names_respelled"] = len(names.snapped)
@@ -273,7 +287,8 @@ class Assistant:
         missing = () if period else tuple(
             missing_subjects(search_q, [f"{source_line(p)}\n{p.text}" for p in passages], same_language=same))
         signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None),
-                          subjects=len(question_subjects(search_q, same_language=same)), missing_subjects=missing)
+                          subjects=0 if period else len(question_subjects(search_q, same_language=same)),
+                          missing_subjects=missing)
         base.update(standalone_question=standalone, passages=passages, filters=where.to_dict() if where else None)
         decision = decide(signals, policy)
         yield Retrieved(passages, standalone, refused=not decision.answer)

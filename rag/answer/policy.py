@@ -24,6 +24,7 @@ class Reason(str, Enum):
     UNSUPPORTED_LANGUAGE = "unsupported_language"
     WEAK_EVIDENCE = "weak_evidence"
     SUBJECT_NOT_FOUND = "subject_not_found"  # a name or figure the question asks about is in none of the evidence
+    CITED_OFF_SUBJECT = "cited_off_subject"  # the articles the answer cites lack most of the question's subjects
     MODEL_LIKELY_REFUSES = "model_likely_refuses"  # first-token refusal probability over the threshold
     MODEL_SAID_NOT_FOUND = "model_said_not_found"
     INVENTED_FIGURE = "invented_figure"
@@ -42,6 +43,7 @@ class Signals:
     evidence_score: float | None = None  # best evidence sentence score (cosine + lexical bonus)
     subjects: int | None = None  # how many names and figures the question asks about
     missing_subjects: tuple[str, ...] = ()  # those found in none of the evidence
+    cited_missing_subjects: tuple[str, ...] | None = None  # those absent from the whole articles the answer cites
     p_refuse: float | None = None  # the model's probability of starting the refusal sentence
     p_answerable: float | None = None  # the answerability check: P(yes) of "does the context state the answer?"
     p_supported: float | None = None  # the claim check: P(yes) of "is this statement (the answer) supported?"
@@ -63,6 +65,7 @@ class Policy:
     refuse_invented_figures: bool = True
     refuse_unsupported_names: bool = True
     refuse_missing_subjects: bool = True
+    refuse_off_subject_citations: bool = False  # the subject rule again, on the whole articles the answer cites
     check: bool = False  # use the answerability check
     claim_check: bool = False  # use the claim check
     claim_min: float = 0.5  # refuse when the claim check's P(yes) is below this
@@ -74,6 +77,7 @@ class Policy:
         return cls(gate=st.gate, p_refuse_max=st.gate_p_refuse, p_refuse_soft=st.gate_p_refuse_soft,
                    evidence_soft=st.gate_evidence_soft, check=st.answer_check, check_min=st.check_min,
                    refuse_unsupported_names=st.verify_names, refuse_missing_subjects=st.verify_subjects,
+                   refuse_off_subject_citations=st.verify_cited_subjects,
                    claim_check=st.claim_check, claim_min=st.claim_min)
 
 
@@ -89,13 +93,24 @@ class Decision:
 ANSWER = Decision(True)
 
 
-def subject_missing(s: Signals) -> bool:
-    """At least two of the question's distinct names and figures, and most of them, are in no evidence.
+def most_missing(missing: tuple[str, ...] | None, subjects: int | None) -> bool:
+    """At least two of the question's distinct names and figures, and most of them, are missing.
 
     One missing word is common in answerable questions (they add context words their passage lacks: one missing
     refused 8 of 35 answerable FacQA train questions); two distinct ones that are most of what it names are not."""
-    missing = len(set(s.missing_subjects))
-    return bool(s.subjects) and missing >= 2 and 2 * missing > (s.subjects or 0)
+    n = len(set(missing or ()))
+    return bool(subjects) and n >= 2 and 2 * n > (subjects or 0)
+
+
+def subject_missing(s: Signals) -> bool:
+    """The question's subjects are mostly in no evidence (most_missing): it asks about something else."""
+    return most_missing(s.missing_subjects, s.subjects)
+
+
+def cited_off_subject(s: Signals) -> bool:
+    """The articles the answer cites, read whole, lack most of the question's subjects: the answer was taken from
+    an article about something else (the same rule as subject_missing, on what the answer rests on)."""
+    return most_missing(s.cited_missing_subjects, s.subjects)
 
 
 def decide(s: Signals, policy: Policy) -> Decision:
@@ -116,6 +131,8 @@ def decide(s: Signals, policy: Policy) -> Decision:
         return Decision(False, Reason.EMPTY_ANSWER)
     if s.said_not_found:
         return Decision(False, Reason.MODEL_SAID_NOT_FOUND)
+    if policy.refuse_off_subject_citations and cited_off_subject(s):
+        return Decision(False, Reason.CITED_OFF_SUBJECT)
     if policy.claim_check and s.p_supported is not None and s.p_supported < policy.claim_min:
         return Decision(False, Reason.NOT_SUPPORTED)
     if policy.refuse_invented_figures and s.invented_figures:
