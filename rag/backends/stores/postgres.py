@@ -36,7 +36,7 @@ from rag.backends.stores import postgres_lexical as bm25
 from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
 from rag.backends.stores.lexical import TermCounts
 from rag.errors import IndexError_, IndexMissingError
-from rag.types import ArticleFilter, Chunk, Document, Sentence
+from rag.types import ArticleFilter, Chunk, Document, Sentence, Source
 
 SCHEMA = 2  # 1: full-text search (ts_rank, no IDF); 2: BM25 postings
 INGEST_LOCK, WRITE_LOCK = 0x52414701, 0x52414702  # advisory lock keys: a whole ingest; one write transaction
@@ -258,11 +258,11 @@ class PostgresReader:
                  for r in self.store._fetch(f"SELECT {_META} FROM rag_documents")]
         return sorted(metas, key=lambda d: (d["date"] or "", d["article_id"]), reverse=True)
 
-    def also_reported_by(self, article_id: str) -> list[dict[str, Any]]:
-        """Metadata of the stored copies of an article, earliest first."""
+    def also_reported_by(self, article_id: str) -> list[Source]:
+        """The stored copies of an article, earliest first."""
         rows = self.store._fetch(f"SELECT {_META} FROM rag_documents WHERE duplicate_of = %s", (article_id,))
-        metas = [_document((*r[:7], "", r[7], [], [], *r[8:], [])).meta() for r in rows]
-        return sorted(metas, key=lambda m: (m["date"] or "", m["article_id"]))
+        copies = [_document((*r[:7], "", r[7], [], [], *r[8:], [])).source for r in rows]
+        return sorted(copies, key=lambda s: (s.date or "", s.article_id))
 
     def chunk_count(self) -> int:
         """Number of chunks."""
