@@ -29,13 +29,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_setup(args: argparse.Namespace) -> int:
     """Prepare the default models once: assemble and verify the GGUF, convert (and export) the embedder."""
-    from rag.backends.models import embedder_backend, resolve_embedder, resolve_gguf
+    from rag.backends.models import resolve_embedder, resolve_gguf
+    from rag.backends.registry import embedder_runtime
 
     s = _settings(args)
     print(f"generator: {resolve_gguf(s.generator, s.cache_dir, s.generator_sha256)} (sha256 verified)")
     if args.small:
         print(f"small generator: {resolve_gguf('smollm2-135m', s.cache_dir)} (sha256 verified)")
-    backend = embedder_backend(s.embedder, s.embedder_backend, explicit="embedder_backend" in s.model_fields_set)
+    backend = embedder_runtime(s, strict=True)
     print(f"embedder:  {resolve_embedder(s.embedder, s.cache_dir, backend)} ({backend})")
     return 0
 

@@ -224,6 +224,13 @@ class Index:
 class FaissStore:
     """The index folder: CURRENT names the live manifest; a write adds a segment and switches to a new manifest."""
 
+    reads = ()  # the folder is its target
+
+    @classmethod
+    def from_settings(cls, target: str, settings: object) -> FaissStore:
+        """The store in the folder `target`."""
+        return cls(Path(target))
+
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = index_dir
         self._loaded: Index | None = None

@@ -90,6 +90,13 @@ def _filter_sql(where: ArticleFilter | None) -> tuple[str, list[Any]]:
 class PostgresStore:
     """A PostgreSQL database with pgvector: one shared connection for reads, a fresh one per write and per lock."""
 
+    reads = ()  # the URL is its target
+
+    @classmethod
+    def from_settings(cls, target: str, settings: object) -> PostgresStore:
+        """The store in the database at the URL `target`."""
+        return cls(target)
+
     def __init__(self, url: str, ef_search: int = EF_SEARCH) -> None:
         self.url, self.ef_search = url, ef_search
         try:
