@@ -23,7 +23,7 @@ import gradio as gr
 from rag.access.audit import Actor
 from rag.access.guard import Guard, Principal
 from rag.access.keys import Action, may
-from rag.access.queue import END, ERROR, Pump, queued
+from rag.access.queue import FINISHED, NOTHING_YET, Pump, queued
 from rag.answer.period import article_filter
 from rag.answer.assistant import Assistant
 from rag.answer.events import Done, Retrieved, Token
@@ -144,18 +144,15 @@ class Handlers:
             shown = None
             try:
                 while True:
-                    got = pump.take(0.5)
-                    if got is None:
+                    item = pump.poll(0.5)
+                    if item is NOTHING_YET:
                         if req.position and req.position != shown:
                             shown = req.position
                             yield Waiting(req.position)
                         continue
-                    kind, value = got
-                    if kind == END:
+                    if item is FINISHED:
                         return
-                    if kind == ERROR:
-                        raise value
-                    yield value
+                    yield item
             finally:
                 req.cancel()
 

@@ -22,7 +22,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import date
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -245,15 +245,19 @@ class PostgresReader:
         self._sentences: dict[int, tuple[Sentence, str]] = {}
         self._articles: dict[str, tuple[int, list[Sentence]]] = {}  # first key and spans of an article's sentences
 
+    def _cached(self, cache: dict[Any, Any], key: Any, sql: str, make: Callable[[tuple[Any, ...]], Any]) -> Any:
+        """The object for a key: from the cache, else made from the one row `sql` finds (KeyError when none)."""
+        if key not in cache:
+            rows = self.store._fetch(sql, (key,))
+            if not rows:
+                raise KeyError(key)
+            cache[key] = make(rows[0])
+        return cache[key]
+
     def document(self, article_id: str) -> Document:
         """The document with this id (KeyError when absent)."""
-        doc = self._docs.get(article_id)
-        if doc is None:
-            rows = self.store._fetch(f"SELECT {_DOC} FROM rag_documents WHERE article_id = %s", (article_id,))
-            if not rows:
-                raise KeyError(article_id)
-            doc = self._docs[article_id] = _document(rows[0])
-        return doc
+        return self._cached(self._docs, article_id, f"SELECT {_DOC} FROM rag_documents WHERE article_id = %s",
+                            _document)
 
     def article_ids(self) -> set[str]:
         """Ids of every indexed article."""
@@ -281,13 +285,8 @@ class PostgresReader:
 
     def chunk(self, key: int) -> Chunk:
         """The chunk with this key (KeyError when absent)."""
-        chunk = self._chunks.get(key)
-        if chunk is None:
-            rows = self.store._fetch(f"SELECT {_CHUNK} FROM rag_chunks WHERE key = %s", (key,))
-            if not rows:
-                raise KeyError(key)
-            chunk = self._chunks[key] = Chunk(*rows[0][1:])
-        return chunk
+        return self._cached(self._chunks, key, f"SELECT {_CHUNK} FROM rag_chunks WHERE key = %s",
+                            lambda row: Chunk(*row[1:]))
 
     def _load_article(self, article_sql: str, value: Any) -> dict[int, tuple[Sentence, str]]:
         """Every sentence of one article (chosen by a SQL expression), remembered by key and by article."""
