@@ -14,7 +14,6 @@ from rag.errors import RagError
 from rag.answer.language import UNCITED_NOTE
 from rag.answer.period import article_filter
 from rag.answer.policy import Reason
-from rag.types import ArticleFilter
 from rag.settings import Settings, load_settings
 from rag.text import format_marker
 
@@ -30,13 +29,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_setup(args: argparse.Namespace) -> int:
     """Prepare the default models once: assemble and verify the GGUF, convert (and export) the embedder."""
-    from rag.backends.models import embedder_backend, resolve_embedder, resolve_gguf
+    from rag.backends.models import resolve_embedder, resolve_gguf
+    from rag.backends.registry import embedder_runtime
 
     s = _settings(args)
     print(f"generator: {resolve_gguf(s.generator, s.cache_dir, s.generator_sha256)} (sha256 verified)")
     if args.small:
         print(f"small generator: {resolve_gguf('smollm2-135m', s.cache_dir)} (sha256 verified)")
-    backend = embedder_backend(s.embedder, s.embedder_backend, explicit="embedder_backend" in s.model_fields_set)
+    backend = embedder_runtime(s, strict=True)
     print(f"embedder:  {resolve_embedder(s.embedder, s.cache_dir, backend)} ({backend})")
     return 0
 
@@ -119,12 +119,13 @@ def _print_sources(result: Any) -> None:
     if result.citations:
         print("\nSources:")
     for c in result.citations:
-        meta = ", ".join(x for x in (c.site, c.date or "date unknown") if x)
-        print(f"{format_marker(c.n)} {c.title} ({meta})")
-        print(f"    {c.url or c.source_file}")
+        s = c.source
+        meta = ", ".join(x for x in (s.site, s.date or "date unknown") if x)
+        print(f"{format_marker(c.n)} {s.title} ({meta})")
+        print(f"    {s.url or s.source_file}")
         print(textwrap.indent(textwrap.fill(f"“{c.support}”", 96), "    "))
         if c.also_reported_by:
-            others = "; ".join(", ".join(x for x in (o.get("site") or o["title"], o.get("date")) if x)
+            others = "; ".join(", ".join(x for x in (o.site or o.title, o.date) if x)
                                for o in c.also_reported_by)
             print(f"    also reported by: {others}")
 
@@ -144,8 +145,7 @@ def _ask_one(ask_stream: Any, question: str, as_json: bool) -> int:
             result = event.result
     assert result is not None
     if result.filters and not as_json:
-        f = ArticleFilter(result.filters.get("since"), result.filters.get("until"), tuple(result.filters.get("sites") or ()))
-        print(f"(searching articles {f.describe()})", file=sys.stderr)
+        print(f"(searching articles {result.filters.describe()})", file=sys.stderr)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
         return 0
@@ -164,8 +164,8 @@ def _ask_one(ask_stream: Any, question: str, as_json: bool) -> int:
         print(f"(removed markers that point to no passage: {result.invalid_markers})", file=sys.stderr)
     _print_sources(result)
     t = result.timings
-    ttft = f"{t['first_token']:.1f}s" if t.get("first_token") else "-"
-    print(f"\n(retrieval {t['retrieval']:.2f}s, first token {ttft}, total {t['total']:.1f}s)", file=sys.stderr)
+    ttft = f"{t.first_token:.1f}s" if t.first_token else "-"
+    print(f"\n(retrieval {t.retrieval:.2f}s, first token {ttft}, total {t.total:.1f}s)", file=sys.stderr)
     return 0
 
 

@@ -14,10 +14,10 @@ from typing import Any, Iterator
 import httpx
 from httpx_sse import connect_sse
 
-from rag.answer.events import AskResult, Done, Event, Retrieved, Token
-from rag.errors import AccessError, BadInputError, IndexError_, LimitError, ModelError, RagError
+from rag.answer.events import Event, decode
+from rag.errors import BadInputError, ModelError, error_from
 from rag.settings import Settings
-from rag.types import ArticleFilter, Passage
+from rag.types import ArticleFilter
 
 PROBE_TIMEOUT = 0.5
 
@@ -57,9 +57,6 @@ def find_server(settings: Settings, explicit: str | None = None) -> str | None:
     return url if same else None
 
 
-_ERRORS = {2: BadInputError, 3: IndexError_, 4: ModelError, 5: AccessError, 6: LimitError}
-
-
 def ask_stream_remote(url: str, question: str, top_k: int | None = None, max_tokens: int | None = None,
                       where: ArticleFilter | None = None, key: str | None = None) -> Iterator[Event]:
     """The server's answer as Retrieved, Token... and Done events (errors re-raised with their exit code)."""
@@ -74,17 +71,10 @@ def ask_stream_remote(url: str, question: str, top_k: int | None = None, max_tok
                     detail = source.response.json().get("detail")
                     if not isinstance(detail, dict):  # a request the server's schema rejects
                         raise BadInputError(f"the server rejected the request: {json.dumps(detail)}")
-                    raise _ERRORS.get(detail.get("exit_code"), RagError)(detail["error"], detail.get("hint"))
+                    raise error_from(detail)
                 for sse in source.iter_sse():
-                    data = json.loads(sse.data)
-                    if sse.event == "retrieved":
-                        yield Retrieved([Passage(**p) for p in data["passages"]], data["standalone_question"],
-                                        data["refused"])
-                    elif sse.event == "token":
-                        yield Token(data["text"])
-                    elif sse.event == "done":
-                        yield Done(AskResult.from_dict(data))
-                    elif sse.event == "error":
-                        raise _ERRORS.get(data.get("exit_code"), RagError)(data["error"], data.get("hint"))
+                    event = decode(sse.event, json.loads(sse.data))
+                    if event is not None:
+                        yield event
     except httpx.HTTPError as e:
         raise ModelError(f"the rag server at {url} failed: {e}", "retry, or ask without --server") from e

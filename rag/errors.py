@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RagError(Exception):
     """An expected, explainable failure (shown without a traceback)."""
@@ -15,6 +17,10 @@ class RagError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as the server sends it (the client raises it again with `error_from`)."""
+        return {"error": self.message, "hint": self.hint, "exit_code": self.exit_code}
 
 
 class BadInputError(RagError):
@@ -75,3 +81,9 @@ class Cancelled(RagError):
 
 class NotFoundError(BadInputError):
     """What the input names does not exist (an article id, a key name): 404 on the server."""
+
+
+def error_from(d: dict[str, Any]) -> RagError:
+    """The error a server sent (`RagError.to_dict`), as the class its exit code names."""
+    kinds = {c.exit_code: c for c in (BadInputError, IndexError_, ModelError, AccessError, LimitError)}
+    return kinds.get(d.get("exit_code"), RagError)(d["error"], d.get("hint"))

@@ -29,7 +29,6 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -51,7 +50,7 @@ from rag.access.http import (UPLOAD_OVERHEAD, UPLOAD_PATHS, DeclaredSizeLimit, U
 from rag.access.keys import Action
 from rag.access.queue import Pump, Request as Question, queued
 from rag.answer.assistant import Assistant, validate_question
-from rag.answer.events import AskResult, Done, Retrieved, Token
+from rag.answer.events import AskResult, Done, encode
 from rag.answer.period import article_filter
 from rag.errors import BadInputError, RagError
 
@@ -131,7 +130,7 @@ def chat_completion(result: AskResult, created: int, completion_id: str) -> dict
         "choices": [{"index": 0, "message": {"role": "assistant", "content": result.answer}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.generated_tokens,
                   "total_tokens": result.prompt_tokens + result.generated_tokens},
-        "citations": [asdict(c) for c in result.citations],
+        "citations": [c.to_dict() for c in result.citations],
         "refused": result.refused, "refusal_reason": result.refusal_reason,
     }
 
@@ -288,21 +287,15 @@ def build_api(assistant: Assistant, guard: Guard | None = None) -> FastAPI:
                 try:
                     async for event in taken(Pump(question, lambda: assistant.ask_stream(body.question, **kwargs)),
                                              idle=place(question)):
-                        if isinstance(event, dict):
+                        if isinstance(event, dict):  # a 'queued' event
                             yield event
-                        elif isinstance(event, Retrieved):
-                            data = {"passages": [p.to_dict() for p in event.passages],
-                                    "standalone_question": event.standalone_question, "refused": event.refused}
-                            yield {"event": "retrieved", "data": json.dumps(data, ensure_ascii=False)}
-                        elif isinstance(event, Token):
-                            yield {"event": "token", "data": json.dumps({"text": event.text}, ensure_ascii=False)}
-                        elif isinstance(event, Done):
-                            out = event.result.to_dict()
-                            out["timings"]["queue_wait"] = question.waited
-                            yield {"event": "done", "data": json.dumps(out, ensure_ascii=False)}
+                            continue
+                        name, data = encode(event)
+                        if isinstance(event, Done):
+                            data["timings"]["queue_wait"] = question.waited
+                        yield {"event": name, "data": json.dumps(data, ensure_ascii=False)}
                 except RagError as e:
-                    yield {"event": "error", "data": json.dumps({"error": e.message, "hint": e.hint,
-                                                                 "exit_code": e.exit_code}, ensure_ascii=False)}
+                    yield {"event": "error", "data": json.dumps(e.to_dict(), ensure_ascii=False)}
 
         return EventSourceResponse(events(), ping=10)
 
@@ -359,7 +352,7 @@ def build_api(assistant: Assistant, guard: Guard | None = None) -> FastAPI:
                 assert result is not None
                 for piece in _sentences(result.answer):
                     yield chunk({"content": piece})
-                yield chunk({}, "stop", citations=[asdict(c) for c in result.citations], refused=result.refused,
+                yield chunk({}, "stop", citations=[c.to_dict() for c in result.citations], refused=result.refused,
                             refusal_reason=result.refusal_reason)
                 yield {"data": "[DONE]"}
 

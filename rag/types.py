@@ -1,9 +1,32 @@
-"""The data that flows between steps: documents, chunks, passages, citations, answers."""
+"""The data that flows between steps: documents, chunks, sources, passages and citations."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T", bound="Sourced")
+
+
+@dataclass(frozen=True)
+class Source:
+    """An article as a reader sees it cited: its id and the metadata shown beside a passage, citation or copy."""
+
+    article_id: str
+    title: str
+    url: str | None
+    date: str | None
+    site: str | None
+    source_file: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Source:
+        """The source named by a JSON object's fields (other keys, e.g. a whole article's metadata, are ignored)."""
+        return cls(**{f.name: d.get(f.name) for f in fields(cls)})
 
 
 @dataclass
@@ -27,6 +50,11 @@ class Document:
     part: int | None = None  # the line of a .jsonl dump this article came from (one file, many articles)
     duplicate_of: str | None = None  # a near-duplicate (syndicated copy) of this article: stored, not searched
     signature: list[int] = field(default_factory=list)  # MinHash of the text, for near-duplicate detection
+
+    @property
+    def source(self) -> Source:
+        """The article as passages and citations name it."""
+        return Source(self.article_id, self.title, self.url, self.date, self.site, self.source_file)
 
     def meta(self) -> dict[str, Any]:
         """Metadata without the text, the cleaning log and the signature (the rest are plain values: no deep copy,
@@ -54,16 +82,36 @@ class Sentence:
     end: int
 
 
+class Sourced:
+    """A dataclass that carries a `source` and its `also_reported_by` copies; its JSON form has the source's
+    fields flat in its place (the keys the API has always sent)."""
+
+    source: Source
+    also_reported_by: list[Source]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if key == "source":
+                out.update(value)
+            else:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_dict(cls: type[T], d: dict[str, Any]) -> T:
+        """The object back from its JSON form."""
+        own = {f.name for f in fields(cls)} - {"source", "also_reported_by"}
+        return cls(source=Source.from_dict(d), **{k: v for k, v in d.items() if k in own},
+                   also_reported_by=[Source.from_dict(o) for o in d.get("also_reported_by") or []])
+
+
 @dataclass
-class Passage:
+class Passage(Sourced):
     """A retrieved passage (possibly merged from overlapping chunks) with its scores."""
 
-    article_id: str
-    title: str
-    url: str | None
-    date: str | None
-    site: str | None
-    source_file: str
+    source: Source
     start: int
     end: int
     text: str
@@ -71,33 +119,20 @@ class Passage:
     scores: dict[str, float] = field(default_factory=dict)
     n: int = 0  # the [n] marker the model sees
     sentence_ids: list[int] = field(default_factory=list)  # index positions of the sentences in this passage
-    also_reported_by: list[dict[str, Any]] = field(default_factory=list)  # syndicated copies: title, site, url, date
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+    also_reported_by: list[Source] = field(default_factory=list)  # syndicated copies on other sites
 
 
 @dataclass
-class Citation:
+class Citation(Sourced):
     """A verified [n] marker resolved to its source."""
 
     n: int
-    article_id: str
-    title: str
-    url: str | None
-    date: str | None
-    site: str | None
-    source_file: str
+    source: Source
     passage: str
     support: str  # the sentence of the passage that best matches the cited claim
     start: int
     end: int
-    also_reported_by: list[dict[str, Any]] = field(default_factory=list)  # syndicated copies: title, site, url, date
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+    also_reported_by: list[Source] = field(default_factory=list)  # syndicated copies on other sites
 
 
 @dataclass(frozen=True)
@@ -136,3 +171,8 @@ class ArticleFilter:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"since": self.since, "until": self.until, "sites": list(self.sites)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ArticleFilter:
+        """The filter back from its JSON form."""
+        return cls(d.get("since"), d.get("until"), tuple(d.get("sites") or ()))

@@ -23,9 +23,9 @@ def test_baseline_gives_two_windows_of_three_sentences_either_side(seed_settings
     q = "Siapa Menteri Informasi dan Komunikasi Laos yang berkunjung ke Vietnam?"
     passages = baseline.window_passages(index, make_embedder(seed_settings), q)
     assert len(passages) == baseline.TOP_K == 2 and [p.n for p in passages] == [1, 2]
-    assert passages[0].article_id == "001_5588f0be4399d35c"
+    assert passages[0].source.article_id == "001_5588f0be4399d35c"
     for p in passages:
-        first, last = index.sentence_range(p.article_id)
+        first, last = index.sentence_range(p.source.article_id)
         hit = [i for i in p.sentence_ids if first <= i < last]
         assert hit == p.sentence_ids and len(p.sentence_ids) <= 2 * baseline.WINDOW + 1
         assert p.text == " ".join(index.sentence_text(i) for i in p.sentence_ids)

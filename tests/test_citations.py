@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from rag.answer.citations import check_citations, says_not_found
 from rag.answer.language import REFUSAL
-from rag.types import Passage
+from rag.types import Passage, Source
 
 
 def passage(n: int, article: str, text: str) -> Passage:
-    return Passage(article_id=article, title=f"T{n}", url=f"https://x/{n}", date="2025-01-0%d" % n, site="x",
-                   source_file=f"/a/{article}.txt", start=100, end=100 + len(text), text=text, chunk_ids=[f"{article}#0"], n=n)
+    source = Source(article, f"T{n}", f"https://x/{n}", "2025-01-0%d" % n, "x", f"/a/{article}.txt")
+    return Passage(source=source, start=100, end=100 + len(text), text=text, chunk_ids=[f"{article}#0"], n=n)
 
 
 P = [
@@ -21,7 +21,7 @@ P = [
 def test_valid_markers_resolve_in_first_use_order_with_supporting_sentence() -> None:
     c = check_citations("Konvensi ditandatangani Oktober 2025 [2]. Menterinya Boviengkham Vongdara [1].", P)
     assert [x.n for x in c.citations] == [2, 1]
-    assert c.citations[0].article_id == "b" and c.citations[0].url == "https://x/2"
+    assert c.citations[0].source.article_id == "b" and c.citations[0].source.url == "https://x/2"
     assert c.citations[0].support == "Konvensi Hanoi ditandatangani pada Oktober 2025."
     assert c.citations[1].support == "Menteri Laos adalah Boviengkham Vongdara."
     assert c.citations[1].start == 100 and not c.uncited and not c.invalid_markers

@@ -63,7 +63,7 @@ def test_a_copy_is_indexed_once_and_shown_as_also_reported_by(folder: Path, tmp_
     assert not [c for c in view.chunks if c.article_id == "copy_tulungagung"], "a copy is never searched"
     assert view.sentence_range("copy_tulungagung") == (0, 0)
     also = view.also_reported_by(original)
-    assert [m["site"] for m in also] == ["liputantulungagung.com"] and also[0]["date"] == "2023-05-11"
+    assert [s.site for s in also] == ["liputantulungagung.com"] and also[0].date == "2023-05-11"
     assert view.also_reported_by("copy_tulungagung") == []
 
     # Unchanged re-ingest: nothing rewritten; the copy stays a copy.
@@ -214,12 +214,12 @@ def test_a_period_question_reads_the_openings_of_that_periods_articles(folder: P
     s, store, _ = _ingest(folder, tmp_path)
     r = Assistant(s, FakeEmbedder(), FakeGenerator("Indonesia dan Vietnam sepakat."), store).ask(
         "Apa yang terjadi pada Mei 2023?")
-    assert r.filters == {"since": "2023-05-01", "until": "2023-05-31", "sites": []}
-    assert r.passages and {p.article_id for p in r.passages} == {ORIGINAL.stem}, "the copy is not read twice"
+    assert r.filters == ArticleFilter("2023-05-01", "2023-05-31")
+    assert r.passages and {p.source.article_id for p in r.passages} == {ORIGINAL.stem}, "the copy is not read twice"
     view = store.snapshot()
     first, _ = view.sentence_range(ORIGINAL.stem)
     assert r.passages[0].sentence_ids[0] == first, "an article's opening"
-    assert [m["site"] for m in r.passages[0].also_reported_by] == ["liputantulungagung.com"]
+    assert [s.site for s in r.passages[0].also_reported_by] == ["liputantulungagung.com"]
     empty = Assistant(s, FakeEmbedder(), FakeGenerator("x"), store).ask("What happened in May 2019?")
     assert empty.refused and not empty.passages
 

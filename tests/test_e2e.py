@@ -18,11 +18,11 @@ from tests.conftest import SEEDS, make_settings
 def test_stream_order_retrieved_then_tokens_then_done(small_settings) -> None:
     events = list(make_assistant(small_settings).ask_stream("Siapa Menteri Informasi dan Komunikasi Laos?"))
     assert isinstance(events[0], Retrieved) and isinstance(events[-1], Done)
-    assert events[0].passages[0].article_id == "001_5588f0be4399d35c"
+    assert events[0].passages[0].source.article_id == "001_5588f0be4399d35c" and events[0].language == "id"
     tokens = [e.text for e in events if isinstance(e, Token)]
     result = events[-1].result
     assert tokens, "the answer is streamed"
-    assert result.timings["first_token"] is not None and result.timings["first_token"] <= result.timings["total"]
+    assert result.timings.first_token is not None and result.timings.first_token <= result.timings.total
     assert all(c.n in {p.n for p in result.passages} for c in result.citations)
     assert "".join(tokens).strip() or result.refused
 
@@ -46,9 +46,9 @@ def assistant(seed_settings) -> Assistant:
 def test_indonesian_question_is_answered_in_indonesian_with_a_correct_citation(assistant: Assistant) -> None:
     r = assistant.ask("Siapa Menteri Informasi dan Komunikasi Laos yang melakukan diskusi dengan Menteri Nguyen Manh Hung?")
     assert not r.refused and "Boviengkham" in r.answer
-    assert any(c.article_id == "001_5588f0be4399d35c" for c in r.citations)
+    assert any(c.source.article_id == "001_5588f0be4399d35c" for c in r.citations)
     assert not r.invalid_markers and detect_language(r.answer) == "id"
-    cited = next(c for c in r.citations if c.article_id == "001_5588f0be4399d35c")
+    cited = next(c for c in r.citations if c.source.article_id == "001_5588f0be4399d35c")
     assert cited.url.startswith("https://mst.gov.vn/") and cited.support in cited.passage
 
 
@@ -59,7 +59,7 @@ def test_english_question_about_indonesian_articles(assistant: Assistant) -> Non
     # The model may still answer with a bare name (no language) even when asked for a sentence; anything longer
     # must be English. The citation must survive the change of language ("Azerbaijan's" against "Azerbaijan").
     assert detect_language(r.answer) == "en" or len(r.answer.split()) <= 3, r.answer
-    assert [c.article_id for c in r.citations][:1] == ["004_c4081a22872c9916"]
+    assert [c.source.article_id for c in r.citations][:1] == ["004_c4081a22872c9916"]
 
 
 @pytest.mark.default_model
@@ -87,7 +87,7 @@ def test_an_article_that_instructs_the_model_does_not_steer_the_answer(tmp_path:
     r = a.ask("Apa yang ditandatangani Vietnam dan Singapura di Da Nang?")
     assert all("Abaikan" not in p.text for p in r.passages)
     assert "Piala Dunia" not in r.answer and not r.refused
-    assert any(c.article_id == "999_injected" for c in r.citations)
+    assert any(c.source.article_id == "999_injected" for c in r.citations)
     assert re.search(r"nota kesepahaman|pertukaran data|ancaman siber", r.answer, re.I)
 
 
@@ -98,8 +98,8 @@ def test_evidence_first_answer_is_short_prompt_code_cited_and_gated(assistant: A
                       "Nguyen Manh Hung?")
     assert not r.refused and "4 Agustus 2025" in r.answer
     assert r.prompt_tokens < 700 and sum(len(p.text) for p in r.passages) <= assistant.settings.evidence_max_chars + 200
-    assert 0.0 <= r.signals["p_refuse"] < assistant.settings.gate_p_refuse and r.signals["evidence_score"] > 0.9
-    assert sum(r.attribution.get(k, 0) for k in ("confirmed", "moved", "added")) >= 1
+    assert 0.0 <= r.signals.p_refuse < assistant.settings.gate_p_refuse and r.signals.evidence_score > 0.9
+    assert r.attribution.confirmed + r.attribution.moved + r.attribution.added >= 1
     cited = r.citations[0]
-    assert cited.article_id == "001_5588f0be4399d35c" and "4 Agustus 2025" in cited.support
+    assert cited.source.article_id == "001_5588f0be4399d35c" and "4 Agustus 2025" in cited.support
     assert cited.support in cited.passage and re.search(r"\[1\]", r.answer)

@@ -71,4 +71,4 @@ def test_each_format_is_answered_with_a_citation_to_its_file(mixed: tuple[Any, P
     assert not r.refused, (name, r.refusal_reason, r.answer)
     assert any(w.lower() in r.answer.lower() for w in words), (name, r.answer)
     assert r.citations, (name, r.answer)
-    assert all(Path(c.source_file).name == name for c in r.citations), [(c.source_file, c.title) for c in r.citations]
+    assert all(Path(c.source.source_file).name == name for c in r.citations), [c.source for c in r.citations]

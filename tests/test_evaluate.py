@@ -29,22 +29,22 @@ from rag.evaluation.questions import DEFAULT_QUESTIONS, Question, load_questions
 from rag.evaluation.scoring import result_row, score_question
 from rag.evaluation.summary import summarise
 from rag.answer.language import REFUSAL, UNCITED_NOTE
-from rag.answer.events import AskResult
+from rag.answer.events import AskResult, Timings
 from rag.settings import PROJECT_ROOT, Settings
-from rag.types import Citation, Passage
+from rag.types import Citation, Passage, Source
 from tests.conftest import SEEDS
 
 RANKING = ["a", "b", "c", "d", "e"]
 
 
 def passage(n: int, article: str) -> Passage:
-    return Passage(article_id=article, title=f"T{n}", url=None, date=None, site=None, source_file=f"/{article}.txt",
-                   start=0, end=10, text=f"Teks bagian {n}.", chunk_ids=[f"{article}#{n}"], n=n)
+    return Passage(source=Source(article, f"T{n}", None, None, None, f"/{article}.txt"), start=0, end=10,
+                   text=f"Teks bagian {n}.", chunk_ids=[f"{article}#{n}"], n=n)
 
 
 def citation(n: int, article: str) -> Citation:
-    return Citation(n=n, article_id=article, title=f"T{n}", url=None, date=None, site=None,
-                    source_file=f"/{article}.txt", passage="p", support="s", start=0, end=1)
+    return Citation(n=n, source=Source(article, f"T{n}", None, None, None, f"/{article}.txt"), passage="p",
+                    support="s", start=0, end=1)
 
 
 # ---------------------------------------------------------------- retrieval metrics
@@ -136,7 +136,7 @@ def ask_result(answer: str, refused: bool = False, citations: list[Citation] | N
                invalid: list[int] | None = None) -> AskResult:
     return AskResult(
         question="q", answer=answer, refused=refused, citations=citations or [],
-        passages=[passage(1, "a"), passage(2, "b")], timings={"retrieval": 0.5, "first_token": 2.0, "total": 6.0},
+        passages=[passage(1, "a"), passage(2, "b")], timings=Timings(retrieval=0.5, first_token=2.0, total=6.0),
         model={"generator": "g", "embedder": "e"}, language="id", invalid_markers=invalid or [],
         generated_tokens=20, refusal_reason="the model found no answer in the passages" if refused else None,
     )

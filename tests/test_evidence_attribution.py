@@ -48,7 +48,7 @@ def test_selection_takes_the_best_sentences_with_neighbours_and_merges_them() ->
     p = EvidenceParams(max_key=2, margin=0.5, max_chars=400, neighbours=1, lexical_weight=0.0)
     passages = select_evidence(index, "Kapan bertemu Nguyen Manh Hung?", Q, [(0, 1.0), (1, 0.5)], p)
     first = passages[0]
-    assert first.article_id == "laos" and first.n == 1
+    assert first.source.article_id == "laos" and first.n == 1
     # key sentences 1 and 2 of laos plus neighbours 0 and 3, adjacent: one snippet covering the whole article
     assert first.text == LAOS and first.sentence_ids == [0, 1, 2, 3]
     assert sum(len(x.text) for x in passages) <= 400 + len(LAOS)
@@ -73,7 +73,7 @@ def test_lexical_overlap_breaks_a_dense_tie() -> None:
     index = make_index({"laos": LAOS, "qatar": QATAR}, {("laos", 2): unit(1, 0.2), ("qatar", 1): unit(1, 0.2)})
     p = EvidenceParams(max_key=1, margin=0.0, max_chars=800, neighbours=0, lexical_weight=0.2)
     passages = select_evidence(index, "Siapa menyatakan kesediaan berinvestasi?", Q, [(0, 1.0), (1, 0.9)], p)
-    assert passages[0].article_id == "qatar" and passages[0].scores["lexical"] > 0
+    assert passages[0].source.article_id == "qatar" and passages[0].scores["lexical"] > 0
 
 
 # ---------------------------------------------------------------- attribution
@@ -85,7 +85,7 @@ def two_passages() -> tuple[Index, list[Passage]]:
     for n, (aid, ids) in enumerate([("laos", [0, 1, 2]), ("qatar", [4, 5])], start=1):
         d = index.docs[aid]
         a, b = index.sentences[ids[0]].start, index.sentences[ids[-1]].end
-        passages.append(Passage(aid, d.title, d.url, d.date, d.site, d.source_file, a, b, d.text[a:b], [], n=n,
+        passages.append(Passage(d.source, a, b, d.text[a:b], [], n=n,
                                 sentence_ids=ids))
     return index, passages
 
@@ -98,7 +98,7 @@ def test_a_marker_pointing_to_the_wrong_passage_is_moved() -> None:
     answer = "Boviengkham Vongdara bertemu Nguyen Manh Hung pada 4 Agustus 2025 [2]."
     checked, stats = attribute(answer, passages, index, np.vstack([unit(1, 0, 0)]), P)
     assert checked.text == "Boviengkham Vongdara bertemu Nguyen Manh Hung pada 4 Agustus 2025 [1]."
-    assert stats["moved"] == 1 and [c.article_id for c in checked.citations] == ["laos"]
+    assert stats["moved"] == 1 and [c.source.article_id for c in checked.citations] == ["laos"]
     assert checked.citations[0].support == "Ia bertemu Menteri Nguyen Manh Hung pada 4 Agustus 2025."
 
 
@@ -144,11 +144,12 @@ def test_windows_keep_the_context_that_names_the_subject() -> None:
     p = EvidenceParams(max_key=2, margin=0.5, max_chars=260, window=1, lexical_weight=0.0)
     passages = select_evidence(index, "Di orbit berapa Merah Putih 2 ditempatkan?", Q, [(0, 1.0), (1, 0.5)], p)
     first = passages[0]
-    assert first.article_id == "mp2" and first.n == 1
+    assert first.source.article_id == "mp2" and first.n == 1
     # the key sentence (2) with one sentence each side: contiguous, and it reaches the opening sentence (0)
     assert first.sentence_ids == [0, 1, 2, 3] and first.text.startswith("Satelit Merah Putih 2")
     # an article's passages stay together and in reading order; the budget holds
-    assert [x.article_id for x in passages] == sorted([x.article_id for x in passages], key=lambda a: a != "mp2")
+    assert [x.source.article_id for x in passages] == sorted([x.source.article_id for x in passages],
+                                                          key=lambda a: a != "mp2")
     assert sum(len(x.text) for x in passages) <= 260
 
 

@@ -59,7 +59,7 @@ def test_an_answer_through_llama_cpp_server_has_verified_citations(seed_settings
     assert all(c.support in c.passage for c in result.citations)  # each citation points at a sentence it was given
     # llama.cpp's server returns top_logprobs, so the gate's first-token signal is there
     assert assistant.generator.logprobs_supported is True
-    assert result.signals["p_refuse"] is not None and result.signals["p_refuse"] < 0.35
+    assert result.signals.p_refuse is not None and result.signals.p_refuse < 0.35
     assert result.model["generator"].startswith(f"openai:{model_server}")
 
 

@@ -12,7 +12,7 @@ from rag.backends.generators.fake import FakeGenerator
 from rag.backends.stores.faiss_files import FaissStore
 from rag.answer.policy import Decision, Policy, Reason, Signals, decide
 from rag.settings import Settings
-from rag.types import Passage
+from rag.types import Passage, Source
 
 POLICY = Policy(gate=True, p_refuse_max=0.35, p_refuse_soft=0.15, evidence_soft=0.86, check=True)
 
@@ -76,9 +76,8 @@ def test_a_year_from_the_article_date_the_model_was_shown_is_not_invented(tmp_pa
     """The prompt shows each passage's source line (title, site, date); figures from it are not invented."""
     s = Settings(index_dir=tmp_path / "index")  # verify without attribution needs no index and no model
     assistant = Assistant(s, FakeEmbedder(), FakeGenerator(""), FaissStore(s.index_dir))
-    p = Passage(article_id="a", title="ASEAN CERT", url=None, date="2024-10-16", site="csa.gov.sg",
-                source_file="a.txt", start=0, end=40, text="The launch was announced on 16 October.",
-                chunk_ids=["a#0"], n=1)
+    p = Passage(source=Source("a", "ASEAN CERT", None, "2024-10-16", "csa.gov.sg", "a.txt"), start=0, end=40,
+                text="The launch was announced on 16 October.", chunk_ids=["a#0"], n=1)
     kept = Signals(evidence_score=0.99, p_refuse=0.0)
     for answer, invented in (("It was announced on October 16, 2024 [1].", ()), ("It was announced in 2023 [1].", ("2023",))):
         _, decision, _, signals = assistant.verify(answer, [p], kept, "en", "When was it announced?", attribution=False)

@@ -69,7 +69,7 @@ def test_api_ask_streams_retrieved_tokens_then_done(server: str) -> None:
             events = [(e.event, json.loads(e.data)) for e in source.iter_sse()]
     kinds = [k for k, _ in events]
     assert kinds[0] == "retrieved" and kinds[-1] == "done" and set(kinds[1:-1]) <= {"token"}
-    assert events[0][1]["passages"][0]["article_id"] == LAOS_ARTICLE
+    assert events[0][1]["passages"][0]["article_id"] == LAOS_ARTICLE and events[0][1]["language"] == "id"
     done = events[-1][1]
     assert "".join(d["text"] for k, d in events if k == "token").strip() == done["raw_answer"] or done["refused"]
 

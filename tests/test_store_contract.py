@@ -252,7 +252,7 @@ class StoreContract:
         copy = view.document("copy_tulungagung")
         assert copy.duplicate_of == ORIGINAL.stem and view.sentence_range("copy_tulungagung") == (0, 0)
         assert all(view.chunk(k).article_id != "copy_tulungagung" for k, _ in view.lexical_search("Labuan Bajo", 50))
-        assert [m["article_id"] for m in view.also_reported_by(ORIGINAL.stem)] == ["copy_tulungagung"]
+        assert [s.article_id for s in view.also_reported_by(ORIGINAL.stem)] == ["copy_tulungagung"]
         assert any(m["duplicate_of"] == ORIGINAL.stem for m in view.article_list())
 
         (folder / ORIGINAL.name).unlink()

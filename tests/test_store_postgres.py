@@ -233,21 +233,22 @@ def test_real_models_ask_path_agrees_with_the_faiss_store(pg_url: str, seed_copy
     assert isinstance(pg.index, PostgresReader)
 
     question = "Siapa Menteri Informasi dan Komunikasi Laos yang berkunjung ke Vietnam?"
-    assert pg.retrieve(question).passages[0].article_id == fa.retrieve(question).passages[0].article_id
+    assert pg.retrieve(question).passages[0].source == fa.retrieve(question).passages[0].source
     result = pg.ask(question, gate=False)
     assert result.passages
     for p in result.passages:
-        assert pg.index.document(p.article_id).text[p.start : p.end] == p.text
+        assert pg.index.document(p.source.article_id).text[p.start : p.end] == p.text
     for c in result.citations:
-        assert c.article_id in pg.index.article_ids() and c.passage in pg.index.document(c.article_id).text
+        aid = c.source.article_id
+        assert aid in pg.index.article_ids() and c.passage in pg.index.document(aid).text
 
     wanted = {"id-001", "id-021", "id-045", "id-057", "en-007"}
     lines = (PROJECT_ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [q["question"] for q in map(json.loads, lines) if q["id"] in wanted]
     top1 = top3 = 0.0
     for q in questions:
-        a = [p.article_id for p in pg.retrieve(q).passages]
-        b = [p.article_id for p in fa.retrieve(q).passages]
+        a = [p.source.article_id for p in pg.retrieve(q).passages]
+        b = [p.source.article_id for p in fa.retrieve(q).passages]
         top1 += a[:1] == b[:1]
         top3 += len(set(a) & set(b)) / len(set(b))
     print(f"PostgreSQL vs FAISS on {len(questions)} questions: top-1 agreement {top1 / len(questions):.2f}, "

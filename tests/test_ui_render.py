@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from rag.answer.events import AskResult
+from rag.answer.events import AskResult, Timings
 from rag.answer.language import REFUSAL, UNCITED_NOTE
 from rag.answer.policy import Reason
 from rag.errors import IndexError_, IndexMissingError
-from rag.types import Citation, Passage
+from rag.types import ArticleFilter, Citation, Passage, Source
 from ui import render
 
 XSS = "<script>alert(1)</script>"
@@ -16,24 +16,21 @@ SUPPORT = "Menteri Boviengkham Vongdara berkunjung ke Hanoi."
 TEXT = f"Kunjungan kerja resmi. {SUPPORT} Kedua pihak menandatangani nota kesepahaman."
 
 
-def passage(n: int, **changes: object) -> Passage:
-    fields: dict[str, object] = dict(
-        article_id=f"art-{n}", title=f"Artikel {n}", url=f"https://www.example.org/berita/{n}", date="2025-08-04",
-        site="example.org", source_file=f"/data/articles/{n}.txt", start=0, end=len(TEXT), text=TEXT,
-        chunk_ids=[f"art-{n}:0"], n=n,
-    )
-    fields.update(changes)
-    return Passage(**fields)  # type: ignore[arg-type]
+def passage(n: int, text: str = TEXT, also_reported_by: list[Source] | None = None, **changes: object) -> Passage:
+    source = dict(article_id=f"art-{n}", title=f"Artikel {n}", url=f"https://www.example.org/berita/{n}",
+                  date="2025-08-04", site="example.org", source_file=f"/data/articles/{n}.txt")
+    source.update(changes)
+    return Passage(source=Source(**source), start=0, end=len(TEXT), text=text,  # type: ignore[arg-type]
+                   chunk_ids=[f"art-{n}:0"], n=n, also_reported_by=also_reported_by or [])
 
 
 def citation(p: Passage, support: str = SUPPORT) -> Citation:
-    return Citation(n=p.n, article_id=p.article_id, title=p.title, url=p.url, date=p.date, site=p.site,
-                    source_file=p.source_file, passage=p.text, support=support, start=0, end=len(support))
+    return Citation(n=p.n, source=p.source, passage=p.text, support=support, start=0, end=len(support))
 
 
 def result(answer: str, passages: list[Passage], citations: list[Citation], **changes: object) -> AskResult:
     fields: dict[str, object] = dict(question="Siapa menteri yang berkunjung?", answer=answer, refused=False,
-                                     citations=citations, passages=passages, timings={}, model={}, language="id")
+                                     citations=citations, passages=passages, timings=Timings(), model={}, language="id")
     fields.update(changes)
     return AskResult(**fields)  # type: ignore[arg-type]
 
@@ -130,14 +127,14 @@ def test_missing_index_error_names_the_command() -> None:
 
 
 def test_dates_copies_and_the_filter_are_shown() -> None:
-    copy = dict(article_id="copy-1", title="Salinan", url="https://kabar.example/salinan", date="2025-08-05",
-                site="kabar.example", source_file="/data/articles/copy.txt")
+    copy = Source(article_id="copy-1", title="Salinan", url="https://kabar.example/salinan", date="2025-08-05",
+                  site="kabar.example", source_file="/data/articles/copy.txt")
     dated = passage(1, also_reported_by=[copy])
     undated = passage(2, date=None)
     cites = [citation(dated), citation(undated)]
     cites[0].also_reported_by = [copy]
     r = result("Boviengkham Vongdara [1] [2].", [dated, undated], cites,
-               filters={"since": "2025-08-01", "until": "2025-08-31", "sites": ["example"]})
+               filters=ArticleFilter("2025-08-01", "2025-08-31", ("example",)))
     html_answer = render.answer(1, r)
     assert "4 Agustus 2025" in html_answer and "tanpa tanggal" in html_answer, "every citation shows its date"
     assert "Juga diberitakan oleh" in html_answer and "kabar.example" in html_answer

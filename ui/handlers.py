@@ -23,13 +23,13 @@ import gradio as gr
 from rag.access.audit import Actor
 from rag.access.guard import Guard, Principal
 from rag.access.keys import Action, may
-from rag.access.queue import END, ERROR, Pump, queued
+from rag.access.queue import FINISHED, NOTHING_YET, Pump, queued
 from rag.answer.period import article_filter
 from rag.answer.assistant import Assistant
 from rag.answer.events import Done, Retrieved, Token
 from rag.errors import IndexError_, RagError
 from ui import render
-from ui.labels import label_lang, question_lang, without_uncited_note
+from ui.labels import label_lang, without_uncited_note
 
 log = logging.getLogger("rag.ui")
 
@@ -46,6 +46,7 @@ class Session:
     history: list[tuple[str, str]] = field(default_factory=list)  # (question, answer) for follow-ups
     turn: int = 0
     earlier: list[tuple[int, str, str]] = field(default_factory=list)  # (turn, question, sources html)
+    lang: str = "id"  # the label language: the last question's, as the assistant detected it
 
     def show(self, content: str) -> list[dict[str, str]]:
         """Replace the last bot message with `content`; returns the new message list."""
@@ -143,18 +144,15 @@ class Handlers:
             shown = None
             try:
                 while True:
-                    got = pump.take(0.5)
-                    if got is None:
+                    item = pump.poll(0.5)
+                    if item is NOTHING_YET:
                         if req.position and req.position != shown:
                             shown = req.position
                             yield Waiting(req.position)
                         continue
-                    kind, value = got
-                    if kind == END:
+                    if item is FINISHED:
                         return
-                    if kind == ERROR:
-                        raise value
-                    yield value
+                    yield item
             finally:
                 req.cancel()
 
@@ -164,7 +162,7 @@ class Handlers:
         question = (question or "").strip()
         if not question:
             return gr.skip(), gr.skip(), session, None, gr.skip(), gr.skip(), gr.skip()
-        lang = question_lang(question)
+        lang = session.lang  # until the assistant has read this question (its Retrieved event)
         session.turn += 1
         searching = render.status("searching", None, lang)
         session.messages = [*session.messages, {"role": "user", "content": render.user_message(question)},
@@ -181,7 +179,7 @@ class Handlers:
             yield gr.skip(), gr.skip(), session, *_ready()
             return
         turn = session.turn
-        lang = question_lang(question)
+        lang = session.lang
         keep = (gr.skip(),) * 3  # the box and buttons stay disabled (accept did that) until the answer is done
         history = list(session.history[-HISTORY_TURNS:])
         panel_body = render.status("searching", None, lang)
@@ -197,6 +195,7 @@ class Handlers:
                 if isinstance(event, Waiting):
                     yield session.show(render.status("waiting", standalone, lang, event.ahead)), gr.skip(), session, *keep
                 elif isinstance(event, Retrieved):
+                    lang = session.lang = label_lang(event.language)
                     standalone = event.standalone_question
                     panel_body = render.evidence(turn, event.passages, lang, event.refused)
                     evidence_shown = bool(event.passages)
@@ -212,7 +211,7 @@ class Handlers:
                         yield session.show(render.streaming(pieces, standalone, lang)), gr.skip(), session, *keep
                 elif isinstance(event, Done):
                     result = event.result
-                    lang = label_lang(result.language)
+                    lang = session.lang = label_lang(result.language)
                     panel_body = render.result_sources(turn, result)
                     state = "refused" if result.refused else "done"
                     panel = render.panel(turn, question, lang, state, panel_body, session.earlier)

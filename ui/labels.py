@@ -1,12 +1,12 @@
-"""The page's words: labels in Indonesian and English, month names, and the question's label language.
+"""The page's words: labels in Indonesian and English, month names, and an answer's label language.
 
-Labels follow the question's language ('id' or 'en'; 'id' when unsure). The bilingual "Indonesian · English"
-labels of the page itself live in the templates and the layout.
+Labels follow the question's language as the assistant detected it ('id' or 'en'; 'id' for any other). The
+bilingual "Indonesian · English" labels of the page itself live in the templates and the layout.
 """
 
 from __future__ import annotations
 
-from rag.answer.language import UNCITED_NOTE, detect_language
+from rag.answer.language import UNCITED_NOTE
 
 TEXT: dict[str, dict[str, str]] = {
     "id": {
@@ -91,14 +91,6 @@ TEXT: dict[str, dict[str, str]] = {
 def label_lang(language: str | None) -> str:
     """The label language for an answer's language code ('id' unless it is 'en')."""
     return language if language in TEXT else "id"
-
-
-def question_lang(question: str) -> str:
-    """The label language for a question ('id' when unsure; the pipeline decides the answer's language)."""
-    try:
-        return label_lang(detect_language(question))
-    except Exception:  # noqa: BLE001 - labels only
-        return "id"
 
 
 def without_uncited_note(answer: str, lang: str) -> str:

@@ -26,7 +26,7 @@ from rag.answer.language import UNCITED_NOTE
 from rag.answer.policy import Reason
 from rag.errors import IndexMissingError, RagError
 from rag.text import MONTH_NAMES, PLAIN_MARKER
-from rag.types import ArticleFilter, Citation, Passage
+from rag.types import Citation, Passage
 from ui.labels import TEXT, label_lang, without_uncited_note
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -127,7 +127,7 @@ def _by_article(citations: list[Citation]) -> list[tuple[Citation, list[int]]]:
     """One entry per cited article: its first citation and all its distinct markers, in answer order."""
     groups: dict[str, list[Citation]] = {}
     for c in citations:
-        groups.setdefault(c.article_id, []).append(c)
+        groups.setdefault(c.source.article_id, []).append(c)
     return [(cs[0], list(dict.fromkeys(c.n for c in cs))) for cs in groups.values()]
 
 
@@ -144,8 +144,7 @@ def answer(turn: int, result: AskResult) -> str:
     if result.refused and result.refusal_reason and result.refusal_reason != Reason.UNSUPPORTED_LANGUAGE:
         reason = t[REASON_LABEL.get(Reason(result.refusal_reason), "reason_model")]
     text = without_uncited_note(result.answer.strip(), lang)
-    f = result.filters or {}
-    filters = ArticleFilter(f.get("since"), f.get("until"), tuple(f.get("sites") or ())).describe()
+    filters = result.filters.describe() if result.filters else ""
     return _render("answer.html", lang, turn=turn, standalone=result.standalone_question, filters=filters,
                    refused=result.refused,
                    answer=result.answer, reason=reason, uncited=result.uncited, note=UNCITED_NOTE.get(lang, ""),

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rag.access.guard import Guard, Principal
 from rag.access.keys import Action
-from rag.access.queue import END, ERROR, Pump
+from rag.access.queue import FINISHED, NOTHING_YET, Pump
 from rag.errors import AccessError, BadInputError, Cancelled, LimitError, NotFoundError, RagError
 
 UPLOAD_OVERHEAD = 64 * 1024  # multipart headers and boundaries around an uploaded file
@@ -46,7 +46,7 @@ def http_error(e: RagError) -> HTTPException:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(e, LimitError) and e.retry_after:
         headers["Retry-After"] = str(e.retry_after)
-    return HTTPException(status, detail={"error": e.message, "hint": e.hint, "exit_code": e.exit_code},
+    return HTTPException(status, detail=e.to_dict(),
                          headers=headers or None)
 
 
@@ -155,8 +155,8 @@ async def taken(pump: Pump, request: Request | None = None, idle: Callable[[], A
     checked = time.monotonic()
     try:
         while True:
-            got = pump.take(0)
-            if got is None:
+            item = pump.poll(0)
+            if item is NOTHING_YET:
                 if idle is not None and (extra := idle()) is not None:
                     yield extra
                 if request is not None and time.monotonic() - checked > check_every:
@@ -165,11 +165,8 @@ async def taken(pump: Pump, request: Request | None = None, idle: Callable[[], A
                         raise Cancelled("the client disconnected")
                 await asyncio.sleep(0.02)
                 continue
-            kind, value = got
-            if kind == END:
+            if item is FINISHED:
                 return
-            if kind == ERROR:
-                raise value
-            yield value
+            yield item
     finally:
         pump.req.cancel()

@@ -158,6 +158,7 @@ def queued(generator: Generator, queue_: GenerationQueue, time_limit: float | No
 
 
 ITEM, ERROR, END = "item", "error", "end"
+NOTHING_YET, FINISHED = object(), object()  # what Pump.poll returns besides an item
 
 
 class Pump:
@@ -198,6 +199,16 @@ class Pump:
         finally:
             self.req.touch()
         return got
+
+    def poll(self, timeout: float | None) -> Any:
+        """The next item; NOTHING_YET when none came in time, FINISHED after the last (the iterator's error raised)."""
+        got = self.take(timeout)
+        if got is None:
+            return NOTHING_YET
+        kind, value = got
+        if kind == ERROR:
+            raise value
+        return FINISHED if kind == END else value
 
     def done(self) -> bool:
         """True once the thread has finished."""

@@ -8,7 +8,7 @@ import shutil
 import threading
 import time
 import unicodedata
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,7 +25,7 @@ from rag.answer.faithful import (
 from rag.ingest.clean import clean_article
 from rag.errors import BadInputError
 from rag.answer.followup import needs_rewrite, rewrite_question
-from rag.answer.events import AskResult, Done, Event, Retrieved, Token
+from rag.answer.events import AskResult, Attribution, Done, Event, Retrieved, Timings, Token
 from rag.answer.evidence import EvidenceParams, lead_passages, select_evidence, within_budget
 from rag.answer.period import period_question
 from rag.backends.embedders.base import Embedder
@@ -207,10 +207,10 @@ class Assistant:
         self, raw: str, passages: list[Passage], signals: Signals, language: str, question: str,
         attribution: bool | None = None, policy: Policy | None = None, index: StoreReader | None = None,
         faithful: bool = True,
-    ) -> tuple[CheckedAnswer, Decision, dict[str, int], Signals]:
+    ) -> tuple[CheckedAnswer, Decision, Attribution, Signals]:
         """After generation: names respelled where the model misspelt the evidence's (faithful), markers checked (or
         re-attributed by code), figures and names checked against what the model saw; the policy decides."""
-        stats: dict[str, int] = {}
+        stats = Attribution()
         seen = [f"{source_line(p)}\n{p.text}" for p in passages] + [question]  # everything the model was shown
         names = check_names(raw, seen + list(REFUSAL.values()), same_language=language == evidence_language(passages))
         if faithful:
@@ -222,7 +222,7 @@ class Assistant:
                                        token_weight=self.settings.attribution_token_weight)
             checked, counts = attribute(raw, passages, index or self.index, vectors, params) if claims else (
                 check_citations(raw, passages), {})
-            stats = dict(counts)
+            stats = Attribution(**counts)
         else:
             checked = check_citations(raw, passages)
         signals = replace(
@@ -234,8 +234,7 @@ class Assistant:
             cited=bool(checked.citations),
             cited_missing_subjects=self.cited_missing(checked.citations, question, language, passages, signals, index),
         )
-        if names.snapped:
-            stats["names_respelled"] = len(names.snapped)
+        stats.names_respelled = len(names.snapped)
         return checked, decide(signals, policy or self.policy), stats, signals
 
     def ask_stream(
@@ -252,15 +251,15 @@ class Assistant:
         t0 = time.perf_counter()
         q = validate_question(question, self.settings)
         language = detect_language(q)
-        timings: dict[str, float | None] = {"retrieval": None, "first_token": None, "total": None}
+        timings = Timings()
         base = dict(question=q, model=self.model_names(), language=language)
         policy = self.policy if gate is None else replace(
             self.policy, gate=gate, check=gate and self.policy.check, claim_check=gate and self.policy.claim_check,
             refuse_missing_subjects=gate and self.policy.refuse_missing_subjects)
         if language not in SUPPORTED:
             decision = decide(Signals(language_supported=False), policy)
-            yield Retrieved([], None, refused=True)
-            timings["total"] = round(time.perf_counter() - t0, 4)
+            yield Retrieved([], None, refused=True, language=language)
+            timings.total = round(time.perf_counter() - t0, 4)
             yield Done(AskResult(answer=UNSUPPORTED_REPLY, refused=True, citations=[], passages=[], timings=timings,
                                  refusal_reason=decision.reason, **base))
             return
@@ -280,8 +279,8 @@ class Assistant:
             passages = self.evidence(found, search_q, index, where)
             weak = found.weak or not passages
         for p in passages:
-            p.also_reported_by = index.also_reported_by(p.article_id)
-        timings["retrieval"] = round(time.perf_counter() - t0, 4)
+            p.also_reported_by = index.also_reported_by(p.source.article_id)
+        timings.retrieval = round(time.perf_counter() - t0, 4)
         scored = [p.scores["evidence"] for p in passages if "evidence" in p.scores]  # none for chunk evidence
         same = not passages or language == evidence_language(passages)
         missing = () if period else tuple(
@@ -289,21 +288,21 @@ class Assistant:
         signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None),
                           subjects=0 if period else len(question_subjects(search_q, same_language=same)),
                           missing_subjects=missing)
-        base.update(standalone_question=standalone, passages=passages, filters=where.to_dict() if where else None)
+        base.update(standalone_question=standalone, passages=passages, filters=where or None)
         decision = decide(signals, policy)
-        yield Retrieved(passages, standalone, refused=not decision.answer)
+        yield Retrieved(passages, standalone, refused=not decision.answer, language=language)
 
         def refusal(reason: Reason | None) -> Done:
-            timings["total"] = round(time.perf_counter() - t0, 4)
+            timings.total = round(time.perf_counter() - t0, 4)
             return Done(AskResult(answer=REFUSAL[language], refused=True, citations=[], timings=timings,
-                                  refusal_reason=reason, signals=asdict(signals), **base))
+                                  refusal_reason=reason, signals=signals, **base))
 
         if not decision.answer:
             yield refusal(decision.reason)
             return
         messages = build_messages(search_q, passages, language, self.settings.prompt_style)
         if (policy.check or record_check) and not period:  # a period question is answered by any article in it
-            p_answerable, timings["check"] = self.check(messages)
+            p_answerable, timings.check = self.check(messages)
             signals = replace(signals, p_answerable=p_answerable)
             decision = decide(signals, policy)
             if not decision.answer:  # the model judges the context does not state the answer: no generation
@@ -314,8 +313,8 @@ class Assistant:
         stream = self.generator.stream(messages, max_tokens or self.settings.max_tokens, self.settings.temperature,
                                        report)
         for piece in stream:
-            if timings["first_token"] is None:
-                timings["first_token"] = round(time.perf_counter() - t0, 4)
+            if timings.first_token is None:
+                timings.first_token = round(time.perf_counter() - t0, 4)
                 signals = replace(signals, p_refuse=report.p_watch)
                 decision = decide(signals, policy)
                 if not decision.answer:  # the model is about to refuse: stop now, nothing was shown
@@ -328,19 +327,19 @@ class Assistant:
             signals = replace(signals, p_refuse=report.p_watch)
         raw = "".join(pieces).strip()
         if (policy.claim_check or record_check) and raw and not says_not_found(raw, REFUSAL[language]):
-            p_supported, timings["claim_check"] = self.check_claim(messages, raw)
+            p_supported, timings.claim_check = self.check_claim(messages, raw)
             signals = replace(signals, p_supported=p_supported)
-        timings["total"] = round(time.perf_counter() - t0, 4)
+        timings.total = round(time.perf_counter() - t0, 4)
         checked, decision, stats, signals = self.verify(raw, passages, signals, language, search_q, policy=policy,
                                                         index=index)
-        copies = {p.article_id: p.also_reported_by for p in passages}
+        copies = {p.source.article_id: p.also_reported_by for p in passages}
         for c in checked.citations:
-            c.also_reported_by = copies.get(c.article_id, [])
+            c.also_reported_by = copies.get(c.source.article_id, [])
         result = AskResult(
             answer=checked.text, refused=False, citations=checked.citations, timings=timings,
             invalid_markers=checked.invalid_markers, uncited=decision.uncited, raw_answer=raw,
             prompt_tokens=report.prompt_tokens or 0, generated_tokens=report.completion_tokens or 0,
-            signals=asdict(signals), attribution=stats, **base,
+            signals=signals, attribution=stats, **base,
         )
         if not decision.answer:
             result.answer, result.refused, result.citations, result.uncited = REFUSAL[language], True, [], False

@@ -155,7 +155,5 @@ def _render(answer: str, claims: list[Claim], by_n: dict[int, Passage], index: S
 def _citation(p: Passage, support: int, index: StoreReader) -> Citation:
     """A citation of passage p whose supporting sentence is the index sentence at `support`."""
     s = index.sentence(support)
-    return Citation(
-        n=p.n, article_id=p.article_id, title=p.title, url=p.url, date=p.date, site=p.site,
-        source_file=p.source_file, passage=p.text, support=index.sentence_text(support), start=s.start, end=s.end,
-    )
+    return Citation(n=p.n, source=p.source, passage=p.text, support=index.sentence_text(support), start=s.start,
+                    end=s.end)

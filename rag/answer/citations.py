@@ -76,10 +76,7 @@ def check_citations(answer: str, passages: list[Passage]) -> CheckedAnswer:
         p = by_n[n]
         support, s_start, s_end = _support(p, claims[n])
         citations.append(
-            Citation(
-                n=n, article_id=p.article_id, title=p.title, url=p.url, date=p.date, site=p.site,
-                source_file=p.source_file, passage=p.text, support=support, start=s_start, end=s_end,
-            )
+            Citation(n=n, source=p.source, passage=p.text, support=support, start=s_start, end=s_end)
         )
     return CheckedAnswer(text=text, citations=citations, invalid_markers=invalid)
 

@@ -183,15 +183,14 @@ def _snippets(index: StoreReader, positions: list[int], keys: dict[int, ScoredSe
         scores = {"evidence": round(best.score, 4), "dense": round(best.dense, 4), "lexical": round(best.lexical, 4)} \
             if best else {"evidence": 0.0}
         passages.append(Passage(
-            article_id=d.article_id, title=d.title, url=d.url, date=d.date, site=d.site, source_file=d.source_file,
-            start=first.start, end=last.end, text=d.text[first.start : last.end],
+            source=d.source, start=first.start, end=last.end, text=d.text[first.start : last.end],
             chunk_ids=[], scores=scores, sentence_ids=list(run),
         ))
     if by_article:
         best = {}
         for x in passages:
-            best[x.article_id] = max(best.get(x.article_id, 0.0), x.scores["evidence"])
-        passages.sort(key=lambda x: (-best[x.article_id], x.article_id, x.start))
+            best[x.source.article_id] = max(best.get(x.source.article_id, 0.0), x.scores["evidence"])
+        passages.sort(key=lambda x: (-best[x.source.article_id], x.source.article_id, x.start))
     else:
         passages.sort(key=lambda x: -x.scores["evidence"])
     for n, p in enumerate(passages, start=1):
@@ -216,8 +215,7 @@ def lead_passages(index: StoreReader, article_ids: list[str], max_chars: int, se
             break
         d, a, b = index.document(aid), index.sentence(run[0]), index.sentence(run[-1])
         passages.append(Passage(
-            article_id=d.article_id, title=d.title, url=d.url, date=d.date, site=d.site, source_file=d.source_file,
-            start=a.start, end=b.end, text=d.text[a.start : b.end], chunk_ids=[], sentence_ids=run,
+            source=d.source, start=a.start, end=b.end, text=d.text[a.start : b.end], chunk_ids=[], sentence_ids=run,
             n=len(passages) + 1,
         ))
     return passages

@@ -10,9 +10,9 @@ FacQA's news passages, so it is off unless set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -52,6 +52,16 @@ class Signals:
     invented_figures: tuple[str, ...] = ()
     unsupported_names: tuple[str, ...] = ()
     cited: bool | None = None  # at least one verified citation
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (as evaluation logs record it)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Signals:
+        """Signals back from their JSON form (lists become tuples; keys this version does not know are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: (tuple(x) if isinstance(x, list) else x) for k, x in d.items() if k in known})
 
 
 @dataclass(frozen=True)

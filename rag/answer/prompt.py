@@ -53,8 +53,9 @@ TITLE_CHARS = 70  # a long headline costs tokens on every question
 
 def source_line(p: Passage, with_title: bool = True) -> str:
     """Title (shortened), site and date of a passage's article."""
-    title = p.title if len(p.title) <= TITLE_CHARS else p.title[: TITLE_CHARS - 1].rstrip() + "…"
-    return ", ".join(x for x in ((title if with_title else None), p.site, p.date) if x)
+    s = p.source
+    title = s.title if len(s.title) <= TITLE_CHARS else s.title[: TITLE_CHARS - 1].rstrip() + "…"
+    return ", ".join(x for x in ((title if with_title else None), s.site, s.date) if x)
 
 
 def format_passage(p: Passage, with_title: bool = True, numbered: bool = True) -> str:
@@ -65,17 +66,17 @@ def format_passage(p: Passage, with_title: bool = True, numbered: bool = True) -
 
 def _title_is_text(p: Passage, passages: list[Passage]) -> bool:
     """True when the title is only the start of text the model is shown anyway (a title derived from the text)."""
-    title = p.title.rstrip("…").strip()
-    return bool(title) and any(title in x.text for x in passages if x.article_id == p.article_id)
+    title = p.source.title.rstrip("…").strip()
+    return bool(title) and any(title in x.text for x in passages if x.source.article_id == p.source.article_id)
 
 
 def _context(passages: list[Passage], numbered: bool) -> str:
     seen: set[str] = set()
     blocks = []
     for p in passages:
-        first = p.article_id not in seen
+        first = p.source.article_id not in seen
         blocks.append(format_passage(p, with_title=first and not _title_is_text(p, passages), numbered=numbered))
-        seen.add(p.article_id)
+        seen.add(p.source.article_id)
     return "\n\n".join(blocks)
 
 

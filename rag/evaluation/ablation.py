@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +92,6 @@ def support_ok(support: str, q: Question) -> bool:
     return bool(gold) and len(gold & set(answer_tokens(support))) / len(gold) >= 0.5
 
 
-def recorded_signals(d: dict[str, Any]) -> Signals:
-    """Signals back from their recorded (JSON) form."""
-    known = Signals.__dataclass_fields__
-    return Signals(**{k: (tuple(x) if isinstance(x, list) else x) for k, x in d.items() if k in known})
-
-
 def row_policy(policy: Policy, v: Variant) -> Policy:
     """The live policy with this row's switches."""
     return replace(policy, gate=v.gate, check=v.check, refuse_invented_figures=v.verify,
@@ -108,7 +102,7 @@ def derive(assistant: Any, generated: Any, q: Question, v: Variant, policy: Poli
     """The result this variant would have given, from the one generation of its evidence mode."""
     if not generated.raw_answer:  # refused before generation (weak evidence, language): same for all variants
         return generated
-    signals = recorded_signals(generated.signals)
+    signals = generated.signals or Signals()
     checked, decision, stats, signals = assistant.verify(
         generated.raw_answer, generated.passages, signals, generated.language,
         generated.standalone_question or generated.question, attribution=v.attribution, faithful=v.verify,
@@ -116,7 +110,7 @@ def derive(assistant: Any, generated: Any, q: Question, v: Variant, policy: Poli
     )
     r = replace(generated, answer=checked.text, citations=checked.citations, invalid_markers=checked.invalid_markers,
                 uncited=decision.uncited, refused=not decision.answer, refusal_reason=decision.reason,
-                attribution=stats, signals=asdict(signals))
+                attribution=stats, signals=signals)
     if r.refused:
         r.citations, r.uncited = [], False
     return r
@@ -125,7 +119,7 @@ def derive(assistant: Any, generated: Any, q: Question, v: Variant, policy: Poli
 def score(q: Question, r: Any) -> dict[str, Any]:
     """The table's per-question measures."""
     s: dict[str, Any] = {"refused": bool(r.refused), "prompt_tokens": r.prompt_tokens or None,
-                         "first_token_s": r.timings.get("first_token")}
+                         "first_token_s": r.timings.first_token}
     if not r.refused:
         s["short_answer"] = len(answer_tokens(r.answer, drop_stopwords=False)) <= SHORT_ANSWER_WORDS
     if q.answerable:
@@ -136,7 +130,8 @@ def score(q: Question, r: Any) -> dict[str, Any]:
         if q.reference_answer:
             s["token_f1"] = 0.0 if r.refused else token_f1(r.answer, q.reference_answer)
         if not r.refused:
-            s["right_article"] = [c.article_id in q.gold_articles for c in r.citations] if q.gold_articles else []
+            s["right_article"] = ([c.source.article_id in q.gold_articles for c in r.citations]
+                                  if q.gold_articles else [])
             s["support_ok"] = [support_ok(c.support, q) for c in r.citations]
     return s
 
@@ -201,10 +196,10 @@ def run(settings: Settings, questions: list[Question], chosen: list[Variant], ou
                 r = g if v.evidence == "naive" else derive(assistants[v.generation], g, q, v, policy)
                 s = score(q, r)
                 scores[v.name].append(s)
-                row["variants"][v.name] = {"answer": r.answer, "refused": r.refused,
-                                           "reason": r.refusal_reason, "cited": [c.article_id for c in r.citations],
-                                           "signals": r.signals, "generation": list(v.generation),
-                                           "switches": list(v.switches), **s}
+                row["variants"][v.name] = {"answer": r.answer, "refused": r.refused, "reason": r.refusal_reason,
+                                           "cited": [c.source.article_id for c in r.citations],
+                                           "signals": r.signals.to_dict() if r.signals else {},
+                                           "generation": list(v.generation), "switches": list(v.switches), **s}
             log.write(json.dumps(row, ensure_ascii=False) + "\n")
             log.flush()
     table = {v.name: summarise(questions, scores[v.name]) for v in chosen}

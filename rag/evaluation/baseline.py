@@ -44,8 +44,7 @@ def window_passages(index: StoreReader, embedder: Embedder, question: str) -> li
         # SentenceWindowNodeParser joins the window's sentences with spaces
         text = " ".join(index.sentence_text(i) for i in range(lo, hi + 1))
         passages.append(Passage(
-            article_id=d.article_id, title=d.title, url=d.url, date=d.date, site=d.site, source_file=d.source_file,
-            start=index.sentence(lo).start, end=index.sentence(hi).end, text=text, chunk_ids=[],
+            source=d.source, start=index.sentence(lo).start, end=index.sentence(hi).end, text=text, chunk_ids=[],
             scores={"dense": round(score, 4)}, n=n, sentence_ids=list(range(lo, hi + 1)),
         ))
     return passages
@@ -61,7 +60,7 @@ def build_messages(question: str, passages: list[Passage]) -> list[dict[str, str
 def naive_answer(index: StoreReader, embedder: Embedder, generator: Generator, question: str,
                  max_tokens: int) -> AskResult:
     """Answer one question with the baseline recipe; returns an AskResult like the assistant's."""
-    from rag.answer.events import AskResult
+    from rag.answer.events import AskResult, Timings
 
     t0 = time.perf_counter()
     passages = window_passages(index, embedder, question)
@@ -76,14 +75,13 @@ def naive_answer(index: StoreReader, embedder: Embedder, generator: Generator, q
     language = detect_language(question)
     refused = not answer or says_not_found(answer, REFUSAL.get(language, REFUSAL["en"]))
     citations = [] if refused else [
-        Citation(n=p.n, article_id=p.article_id, title=p.title, url=p.url, date=p.date, site=p.site,
-                 source_file=p.source_file, passage=p.text, support=p.text, start=p.start, end=p.end)
+        Citation(n=p.n, source=p.source, passage=p.text, support=p.text, start=p.start, end=p.end)
         for p in passages
     ]
     return AskResult(
         question=question, answer=answer, refused=refused, citations=citations, passages=passages,
-        timings={"retrieval": round(retrieval, 4), "first_token": round(first, 4) if first else None,
-                 "total": round(time.perf_counter() - t0, 4)},
+        timings=Timings(retrieval=round(retrieval, 4), first_token=round(first, 4) if first else None,
+                        total=round(time.perf_counter() - t0, 4)),
         model={"generator": generator.name, "recipe": "privategpt-0.6-default"}, language=language,
         prompt_tokens=report.prompt_tokens or 0, generated_tokens=report.completion_tokens or 0,
         raw_answer=answer,

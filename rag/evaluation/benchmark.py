@@ -341,7 +341,7 @@ def ask_path(assistant: Any, question: str, max_tokens: int | None = None) -> tu
     total = time.perf_counter() - t0
     tokens = result.generated_tokens
     return {"first_token_s": first or total, "total_s": total, "tokens": tokens,
-            "retrieval_s": result.timings["retrieval"],
+            "retrieval_s": result.timings.retrieval,
             "tokens_per_s": tokens / (total - first) if first and total > first else None}, result
 
 
@@ -360,7 +360,7 @@ def bench_answer(assistant: Any, questions: list[str], runs: int, warmup: int) -
     for _ in range(runs):
         for q in questions:
             o, result = ask_path(assistant, q)
-            if result.refused and not result.timings.get("first_token"):
+            if result.refused and not result.timings.first_token:
                 raise RuntimeError(f"{q!r} was refused before generation; pick an answerable question")
             messages = build_messages(result.question, result.passages, result.language, settings.prompt_style)
             b = direct_llama(generator, messages, settings)

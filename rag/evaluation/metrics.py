@@ -23,7 +23,7 @@ _DASHES = re.compile(r"[\u2010-\u2015\u2212]")
 
 def article_ranking(passages: Iterable[Passage]) -> list[str]:
     """Article ids in passage order, each kept at its first (best) position."""
-    return list(dict.fromkeys(p.article_id for p in passages))
+    return list(dict.fromkeys(p.source.article_id for p in passages))
 
 
 def hit_at_k(ranking: list[str], gold: Iterable[str], k: int) -> float:

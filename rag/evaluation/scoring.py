@@ -47,13 +47,13 @@ def score_question(q: Question, result: AskResult | None, ranking: list[str] | N
         s["valid_markers"] = count_markers(result.answer, [p.n for p in result.passages])
         s["invalid_markers"] = len(result.invalid_markers)
         s["citation_validity"] = citation_validity(s["valid_markers"], s["invalid_markers"])
-        s["cited_articles"] = sorted({c.article_id for c in result.citations})
+        s["cited_articles"] = sorted({c.source.article_id for c in result.citations})
         if q.answerable:
             s["has_valid_citation"] = bool(result.citations)
             if q.gold_articles:
                 s["citation_precision"] = citation_precision(s["cited_articles"], q.gold_articles)
     t = result.timings
-    s["retrieval_s"], s["first_token_s"], s["total_s"] = t.get("retrieval"), t.get("first_token"), t.get("total")
+    s["retrieval_s"], s["first_token_s"], s["total_s"] = t.retrieval, t.first_token, t.total
     if s["first_token_s"] is not None and s["total_s"] is not None:
         s["prompt_s"] = round(max(s["first_token_s"] - (s["retrieval_s"] or 0.0), 0.0), 4)
         s["generation_s"] = round(max(s["total_s"] - s["first_token_s"], 0.0), 4)

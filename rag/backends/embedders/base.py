@@ -1,10 +1,16 @@
-"""The embedder protocol: texts -> unit-length float32 vectors, with the query/passage distinction e5 needs."""
+"""The embedder protocol: texts -> unit-length float32 vectors, with the query/passage distinction e5 needs; and
+the prefixes and construction the embedders share."""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
+
+E = TypeVar("E", bound="LocalEmbedder")
 
 
 @runtime_checkable
@@ -19,3 +25,46 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> np.ndarray:
         """One vector for a search query."""
+
+
+class PrefixedEmbedder:
+    """The e5 query and passage prefixes around `_encode`, for every embedder here."""
+
+    query_prefix: str
+    passage_prefix: str
+
+    def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
+        """Unit vectors for the texts as given (len(texts) x dim)."""
+        raise NotImplementedError
+
+    def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Vectors for passages (with the passage prefix)."""
+        return self._encode([self.passage_prefix + t for t in texts], show_progress)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One vector for a query (with the query prefix)."""
+        return self._encode([self.query_prefix + text], False)[0]
+
+
+class LocalEmbedder(PrefixedEmbedder):
+    """An embedder whose model is on this machine (a folder found or made by `resolve_embedder`, loaded on first
+    use); the registry builds it from the settings in `reads`."""
+
+    reads = ("embedder", "embedder_backend", "cache_dir", "query_prefix", "passage_prefix", "embed_batch_size")
+
+    def __init__(self, name: str, location: str, query_prefix: str, passage_prefix: str, batch_size: int) -> None:
+        self.name = name
+        self.location = location
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_settings(cls: type[E], target: str, settings: Settings) -> E:
+        """The embedder named `target` on the runtime the settings choose (its model found, or converted once)."""
+        from rag.backends.models import embedder_identity, resolve_embedder
+        from rag.backends.registry import embedder_runtime
+
+        location = resolve_embedder(target, settings.cache_dir, embedder_runtime(settings))
+        return cls(embedder_identity(settings), location, settings.query_prefix, settings.passage_prefix,
+                   settings.embed_batch_size)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.backends.embedders.base import LocalEmbedder
 from rag.errors import ModelError
 
 _LOCK = threading.RLock()
@@ -95,16 +96,10 @@ class OnnxEncoder:
         return out
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(LocalEmbedder):
     """The Embedder protocol over an exported ONNX folder (loaded on first use)."""
 
-    def __init__(self, name: str, location: str, query_prefix: str, passage_prefix: str, batch_size: int) -> None:
-        self.name = name
-        self.location = location
-        self.query_prefix = query_prefix
-        self.passage_prefix = passage_prefix
-        self.batch_size = batch_size
-        self._encoder: OnnxEncoder | None = None
+    _encoder: OnnxEncoder | None = None
 
     @property
     def encoder(self) -> OnnxEncoder:
@@ -123,10 +118,5 @@ class OnnxEmbedder:
         """Vector length."""
         return self.encoder.dim
 
-    def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Vectors for passages (with the passage prefix)."""
-        return self.encoder.encode([self.passage_prefix + t for t in texts], self.batch_size, show_progress)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """One vector for a query (with the query prefix)."""
-        return self.encoder.encode([self.query_prefix + text], 1)[0]
+    def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
+        return self.encoder.encode(texts, self.batch_size, show_progress)

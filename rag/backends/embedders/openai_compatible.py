@@ -7,17 +7,32 @@ normalised here to unit length, as the stores expect.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.backends.embedders.base import PrefixedEmbedder
 from rag.backends.openai_server import first_model
 from rag.errors import ModelError
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 REQUEST_TEXTS = 64  # texts per request
 
 
-class OpenAICompatibleEmbedder:
+class OpenAICompatibleEmbedder(PrefixedEmbedder):
     """The Embedder protocol over an embeddings endpoint, through the `openai` client."""
+
+    reads = ("embedder", "embedder_model", "embedder_api_key", "embedder_timeout", "query_prefix", "passage_prefix")
+
+    @classmethod
+    def from_settings(cls, target: str, settings: Settings) -> OpenAICompatibleEmbedder:
+        """The embedder of the server at `target` (its model: embedder_model, else the server's first)."""
+        from rag.backends.models import embedder_identity
+
+        return cls(embedder_identity(settings), target, settings.embedder_model, settings.embedder_api_key,
+                   settings.query_prefix, settings.passage_prefix, settings.embedder_timeout)
 
     def __init__(self, name: str, base_url: str, model: str | None, api_key: str, query_prefix: str,
                  passage_prefix: str, timeout: float = 120.0) -> None:
@@ -69,12 +84,5 @@ class OpenAICompatibleEmbedder:
         vectors = np.vstack(rows)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
-    def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Vectors for passages (with the passage prefix)."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self._embed([self.passage_prefix + t for t in texts])
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """One vector for a query (with the query prefix)."""
-        return self._embed([self.query_prefix + text])[0]
+    def _encode(self, texts: list[str], show_progress: bool) -> np.ndarray:
+        return self._embed(texts) if texts else np.zeros((0, self.dim), dtype=np.float32)

@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 
+from rag.backends.embedders.base import LocalEmbedder
 from rag.errors import ModelError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub unless the user asks
@@ -15,17 +16,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _LOCK = threading.RLock()
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(LocalEmbedder):
     """A sentence-transformers model (loaded on first use) with the e5 query/passage prefixes."""
 
-    def __init__(self, name: str, location: str, query_prefix: str, passage_prefix: str, batch_size: int) -> None:
-        self.name = name
-        self.location = location
-        self.query_prefix = query_prefix
-        self.passage_prefix = passage_prefix
-        self.batch_size = batch_size
-        self._model = None
-        self._dim: int | None = None
+    _model = None
+    _dim: int | None = None
 
     @property
     def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
@@ -60,11 +55,3 @@ class SentenceTransformerEmbedder:
             texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=show_progress
         )
         return np.asarray(v, dtype=np.float32)
-
-    def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Vectors for passages (with the passage prefix)."""
-        return self._encode([self.passage_prefix + t for t in texts], show_progress)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """One vector for a query (with the query prefix)."""
-        return self._encode([self.query_prefix + text], False)[0]

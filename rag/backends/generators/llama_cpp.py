@@ -7,13 +7,16 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
 from rag.backends.generators.base import FifoLock, GenerationReport, Messages, normalise_choice
 from rag.backends.models import resolve_gguf
 from rag.errors import ModelError
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 _LOAD_LOCK = threading.RLock()
 
@@ -76,6 +79,15 @@ class FirstTokenProbe:
 
 class LlamaCppGenerator:
     """A GGUF model run in this process by llama.cpp, loaded on first use. One generation at a time."""
+
+    reads = ("cache_dir", "generator_sha256", "n_ctx", "n_threads")
+
+    @classmethod
+    def from_settings(cls, target: str, settings: Settings) -> LlamaCppGenerator:
+        """The model `target` names: a packaged name, a .gguf path or an hf: reference (found and verified on first
+        use)."""
+        return cls(target, lambda: resolve_gguf(target, settings.cache_dir, settings.generator_sha256),
+                   settings.n_ctx, settings.n_threads or os.cpu_count() or 2)
 
     def __init__(self, name: str, path: Path | Callable[[], Path], n_ctx: int, n_threads: int, top_p: float = 0.9,
                  repeat_penalty: float = 1.1) -> None:
@@ -173,7 +185,3 @@ class LlamaCppGenerator:
                 pass
         return normalise_choice({name: sum(probe.p.get(i, 0.0) for i in v) for name, v in ids.items()})
 
-
-def llama_cpp_generator(name: str, cache_dir: Path, sha256: str | None, n_ctx: int, n_threads: int | None) -> LlamaCppGenerator:
-    """A llama.cpp generator for a registry name, a .gguf path or an hf: reference (found, verified, loaded lazily)."""
-    return LlamaCppGenerator(name, lambda: resolve_gguf(name, cache_dir, sha256), n_ctx, n_threads or os.cpu_count() or 2)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from rag.backends.generators.base import GenerationReport, Messages, normalise_choice
 from rag.backends.openai_server import first_model
 from rag.errors import ModelError
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 TOP_LOGPROBS = 20
 
@@ -37,6 +40,13 @@ def refusal_mass(top: list[tuple[str, float]], watch: list[str]) -> float:
 
 class OpenAICompatibleGenerator:
     """Streams chat completions from a model server through the `openai` client."""
+
+    reads = ("generator_model", "generator_api_key", "generator_timeout")
+
+    @classmethod
+    def from_settings(cls, target: str, settings: Settings) -> OpenAICompatibleGenerator:
+        """A client of the server at `target` (its model: generator_model, else the server's first)."""
+        return cls(target, settings.generator_model, settings.generator_api_key, settings.generator_timeout)
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str = "not-needed",
                  timeout: float = 300.0) -> None:

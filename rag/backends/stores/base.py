@@ -13,7 +13,7 @@ from typing import Any, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
-from rag.types import ArticleFilter, Chunk, Document, Sentence
+from rag.types import ArticleFilter, Chunk, Document, Sentence, Source
 from rag.versions import CLEANING_VERSION
 
 FORMAT_VERSION = 3  # 2: sentence spans and vectors; 3: format, encoding, author, JSONL line, near-duplicate fields
@@ -67,8 +67,8 @@ class StoreReader(Protocol):
     def sentences_in(self, article_id: str, start: int, end: int) -> list[int]:
         """Keys of the article's sentences that overlap the character span [start, end)."""
 
-    def also_reported_by(self, article_id: str) -> list[dict[str, Any]]:
-        """Metadata of the stored near-duplicate copies of an article (other sites that ran the same story)."""
+    def also_reported_by(self, article_id: str) -> list[Source]:
+        """The stored near-duplicate copies of an article (other sites that ran the same story)."""
 
     def dense_search(self, query_vector: np.ndarray, k: int, where: ArticleFilter | None = None,
                      ) -> list[tuple[int, float]]:

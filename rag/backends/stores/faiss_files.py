@@ -23,7 +23,7 @@ from rag.backends.stores.lexical import LexicalIndex, TermCounts
 from rag.backends.stores.segments import (CURRENT, LAYOUT, Segment, SegmentData, manifest, plan_merge, read_manifest,
                                           switch, write_segment)
 from rag.errors import IndexError_, IndexMissingError
-from rag.types import ArticleFilter, Chunk, Document, Sentence
+from rag.types import ArticleFilter, Chunk, Document, Sentence, Source
 
 FLUSH_ROWS = 200_000  # chunk and sentence rows a write holds before putting them in a segment (memory bound)
 __all__ = ["CURRENT", "FaissStore", "Index", "write_lock"]
@@ -47,7 +47,7 @@ class Index:
         self.path = path
         self._sentences_of: dict[str, tuple[int, int]] | None = None
         self._masks: dict[tuple[ArticleFilter, str], np.ndarray] = {}
-        self._copies: dict[str, list[dict[str, Any]]] | None = None
+        self._copies: dict[str, list[Source]] | None = None
 
     @classmethod
     def build(
@@ -104,15 +104,15 @@ class Index:
         top = top[np.argsort(-scores[top])]
         return [(int(i), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
-    def also_reported_by(self, article_id: str) -> list[dict[str, Any]]:
-        """Metadata of the stored copies of an article, earliest first."""
+    def also_reported_by(self, article_id: str) -> list[Source]:
+        """The stored copies of an article, earliest first."""
         if self._copies is None:
             self._copies = {}
             for d in self.docs.values():
                 if d.duplicate_of:
-                    self._copies.setdefault(d.duplicate_of, []).append(d.meta())
-            for metas in self._copies.values():
-                metas.sort(key=lambda m: (m["date"] or "", m["article_id"]))
+                    self._copies.setdefault(d.duplicate_of, []).append(d.source)
+            for copies in self._copies.values():
+                copies.sort(key=lambda s: (s.date or "", s.article_id))
         return list(self._copies.get(article_id, []))
 
     def article_list(self) -> list[dict[str, Any]]:
@@ -223,6 +223,13 @@ class Index:
 
 class FaissStore:
     """The index folder: CURRENT names the live manifest; a write adds a segment and switches to a new manifest."""
+
+    reads = ()  # the folder is its target
+
+    @classmethod
+    def from_settings(cls, target: str, settings: object) -> FaissStore:
+        """The store in the folder `target`."""
+        return cls(Path(target))
 
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = index_dir

@@ -22,7 +22,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import date
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -36,7 +36,7 @@ from rag.backends.stores import postgres_lexical as bm25
 from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
 from rag.backends.stores.lexical import TermCounts
 from rag.errors import IndexError_, IndexMissingError
-from rag.types import ArticleFilter, Chunk, Document, Sentence
+from rag.types import ArticleFilter, Chunk, Document, Sentence, Source
 
 SCHEMA = 2  # 1: full-text search (ts_rank, no IDF); 2: BM25 postings
 INGEST_LOCK, WRITE_LOCK = 0x52414701, 0x52414702  # advisory lock keys: a whole ingest; one write transaction
@@ -89,6 +89,13 @@ def _filter_sql(where: ArticleFilter | None) -> tuple[str, list[Any]]:
 
 class PostgresStore:
     """A PostgreSQL database with pgvector: one shared connection for reads, a fresh one per write and per lock."""
+
+    reads = ()  # the URL is its target
+
+    @classmethod
+    def from_settings(cls, target: str, settings: object) -> PostgresStore:
+        """The store in the database at the URL `target`."""
+        return cls(target)
 
     def __init__(self, url: str, ef_search: int = EF_SEARCH) -> None:
         self.url, self.ef_search = url, ef_search
@@ -238,15 +245,19 @@ class PostgresReader:
         self._sentences: dict[int, tuple[Sentence, str]] = {}
         self._articles: dict[str, tuple[int, list[Sentence]]] = {}  # first key and spans of an article's sentences
 
+    def _cached(self, cache: dict[Any, Any], key: Any, sql: str, make: Callable[[tuple[Any, ...]], Any]) -> Any:
+        """The object for a key: from the cache, else made from the one row `sql` finds (KeyError when none)."""
+        if key not in cache:
+            rows = self.store._fetch(sql, (key,))
+            if not rows:
+                raise KeyError(key)
+            cache[key] = make(rows[0])
+        return cache[key]
+
     def document(self, article_id: str) -> Document:
         """The document with this id (KeyError when absent)."""
-        doc = self._docs.get(article_id)
-        if doc is None:
-            rows = self.store._fetch(f"SELECT {_DOC} FROM rag_documents WHERE article_id = %s", (article_id,))
-            if not rows:
-                raise KeyError(article_id)
-            doc = self._docs[article_id] = _document(rows[0])
-        return doc
+        return self._cached(self._docs, article_id, f"SELECT {_DOC} FROM rag_documents WHERE article_id = %s",
+                            _document)
 
     def article_ids(self) -> set[str]:
         """Ids of every indexed article."""
@@ -258,11 +269,11 @@ class PostgresReader:
                  for r in self.store._fetch(f"SELECT {_META} FROM rag_documents")]
         return sorted(metas, key=lambda d: (d["date"] or "", d["article_id"]), reverse=True)
 
-    def also_reported_by(self, article_id: str) -> list[dict[str, Any]]:
-        """Metadata of the stored copies of an article, earliest first."""
+    def also_reported_by(self, article_id: str) -> list[Source]:
+        """The stored copies of an article, earliest first."""
         rows = self.store._fetch(f"SELECT {_META} FROM rag_documents WHERE duplicate_of = %s", (article_id,))
-        metas = [_document((*r[:7], "", r[7], [], [], *r[8:], [])).meta() for r in rows]
-        return sorted(metas, key=lambda m: (m["date"] or "", m["article_id"]))
+        copies = [_document((*r[:7], "", r[7], [], [], *r[8:], [])).source for r in rows]
+        return sorted(copies, key=lambda s: (s.date or "", s.article_id))
 
     def chunk_count(self) -> int:
         """Number of chunks."""
@@ -274,13 +285,8 @@ class PostgresReader:
 
     def chunk(self, key: int) -> Chunk:
         """The chunk with this key (KeyError when absent)."""
-        chunk = self._chunks.get(key)
-        if chunk is None:
-            rows = self.store._fetch(f"SELECT {_CHUNK} FROM rag_chunks WHERE key = %s", (key,))
-            if not rows:
-                raise KeyError(key)
-            chunk = self._chunks[key] = Chunk(*rows[0][1:])
-        return chunk
+        return self._cached(self._chunks, key, f"SELECT {_CHUNK} FROM rag_chunks WHERE key = %s",
+                            lambda row: Chunk(*row[1:]))
 
     def _load_article(self, article_sql: str, value: Any) -> dict[int, tuple[Sentence, str]]:
         """Every sentence of one article (chosen by a SQL expression), remembered by key and by article."""
