@@ -112,8 +112,8 @@ def test_the_cited_articles_are_read_whole_for_the_subjects() -> None:
     doc = SimpleNamespace(title="Raja Thailand", site="kompas.com", date="2005-06-01",
                           text="Raja Bhumibol Adulyadej memimpin upacara di Bangkok.")
     index = SimpleNamespace(document=lambda article_id: doc)
-    cite = [SimpleNamespace(article_id="a1")]
-    p = Passage("a1", doc.title, None, None, None, "a.txt", 0, 10, doc.text, ["c1"])
+    cite = [SimpleNamespace(source=Source("a1", doc.title, None, doc.date, doc.site, "a.txt"))]
+    p = Passage(source=cite[0].source, start=0, end=10, text=doc.text, chunk_ids=["c1"])
     a = Assistant.__new__(Assistant)
     s = Signals(subjects=2)
     assert a.cited_missing(cite, "Siapa Raja Nepal sekarang pada 2004?", "id", [p], s, index) == ("Nepal", "2004")

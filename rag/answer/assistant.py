@@ -185,7 +185,7 @@ class Assistant:
                       index: StoreReader | None = None) -> tuple[str, ...] | None:
         """The question's subjects absent from the whole articles the answer cites (source line and text); None when
         nothing is cited or the question names nothing to look for."""
-        ids = list(dict.fromkeys(c.article_id for c in citations))
+        ids = list(dict.fromkeys(c.source.article_id for c in citations))
         if not ids or not signals.subjects:
             return None
         store = index or self.index
