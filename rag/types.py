@@ -89,6 +89,11 @@ class Sourced:
     source: Source
     also_reported_by: list[Source]
 
+    @property
+    def article_id(self) -> str:
+        """The source article's id (the one field nearly every reader wants)."""
+        return self.source.article_id
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         out: dict[str, Any] = {}
