@@ -49,7 +49,7 @@ def test_indonesian_question_is_answered_in_indonesian_with_a_correct_citation(a
     assert any(c.source.article_id == "001_5588f0be4399d35c" for c in r.citations)
     assert not r.invalid_markers and detect_language(r.answer) == "id"
     cited = next(c for c in r.citations if c.source.article_id == "001_5588f0be4399d35c")
-    assert cited.url.startswith("https://mst.gov.vn/") and cited.support in cited.passage
+    assert cited.source.url.startswith("https://mst.gov.vn/") and cited.support in cited.passage
 
 
 @pytest.mark.default_model
