@@ -238,22 +238,10 @@ _CONNECTORS = frozenset({"dan", "dari", "untuk", "dengan", "di", "ke", "of", "an
 
 
 def _initials(text: str) -> set[str]:
-    """Acronyms a text spells out: the initials of each run of two or more capitalised words ("Komisi Pemilihan
-    Umum" -> kpu), connectors ("dan", "of") skipped, with every run's later starts too ("Badan Perwakilan Desa"
-    -> bpd, pd)."""
-    out: set[str] = set()
-    run: list[str] = []
-    for w in _TOKEN.findall(text) + [""]:
-        if w[:1].isupper() and not w.isupper():
-            run.append(w[0].casefold())
-            continue
-        if w.casefold() in _CONNECTORS and run:
-            continue
-        for i in range(len(run) - 1):
-            for j in range(i + 2, len(run) + 1):
-                out.add("".join(run[i:j]))
-        run = []
-    return out
+    """Acronyms a text spells out: the initials of every stretch of two or more words in its capitalised runs
+    ("Badan Perwakilan Desa" -> bpd, bp, pd)."""
+    return {"".join(_fold(w)[0] for w in run[i:j]) for run in _capital_runs(text)
+            for i in range(len(run)) for j in range(i + 2, len(run) + 1)}
 
 
 def _inflected(f: str, folded: set[str]) -> bool:
@@ -283,7 +271,7 @@ def missing_subjects(question: str, sources: list[str], same_language: bool = Tr
     subjects = question_subjects(question, same_language)
     acronyms = {_fold(w) for text in sources for w in _TOKEN.findall(text) if w.isupper() and len(w) >= 2}
     abbreviated = {w for run in _capital_runs(question) for i in range(len(run)) for j in range(i + 2, len(run) + 1)
-                   if "".join(_fold(x)[0] for x in run[i:j]) in acronyms for w in run[i:j]}
+                   if "".join(_fold(x)[0] for x in run[i:j]) in acronyms for w in run[i:j]}  # spelled out here
     missing = []
     for subject in subjects:
         if subject in numbers:
