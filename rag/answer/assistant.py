@@ -232,8 +232,10 @@ class Assistant:
             invented_figures=tuple(unsupported_figures(checked.text, seen)),
             unsupported_names=tuple(names.unsupported),
             cited=bool(checked.citations),
-            cited_missing_subjects=self.cited_missing(checked.citations, question, language, passages, signals, index),
         )
+        if (policy or self.policy).refuse_off_subject_citations:  # off by default: no article reads on the answer path
+            signals = replace(signals, cited_missing_subjects=self.cited_missing(
+                checked.citations, question, language, passages, signals, index))
         stats.names_respelled = len(names.snapped)
         return checked, decide(signals, policy or self.policy), stats, signals
 
