@@ -116,10 +116,18 @@ def derive(assistant: Any, generated: Any, q: Question, v: Variant, policy: Poli
     return r
 
 
+def prompt_rate(r: Any) -> float | None:
+    """Prompt tokens per second of this answer: its prompt over the time from retrieval to the first token."""
+    t = r.timings
+    if not r.prompt_tokens or t.first_token is None or t.retrieval is None or t.first_token <= t.retrieval:
+        return None
+    return r.prompt_tokens / (t.first_token - t.retrieval)
+
+
 def score(q: Question, r: Any) -> dict[str, Any]:
     """The table's per-question measures."""
     s: dict[str, Any] = {"refused": bool(r.refused), "prompt_tokens": r.prompt_tokens or None,
-                         "first_token_s": r.timings.first_token}
+                         "first_token_s": r.timings.first_token, "prompt_tok_s": prompt_rate(r)}
     if not r.refused:
         s["short_answer"] = len(answer_tokens(r.answer, drop_stopwords=False)) <= SHORT_ANSWER_WORDS
     if q.answerable:
@@ -155,6 +163,7 @@ def summarise(questions: list[Question], scores: list[dict[str, Any]]) -> dict[s
         "support_precision": mean(flat("support_ok")),
         "prompt_tokens_p50": percentile([s["prompt_tokens"] for s in scores], 50),
         "first_token_p50": percentile([s["first_token_s"] for s in scores], 50),
+        "prompt_tok_s_p50": percentile([s.get("prompt_tok_s") for s in scores], 50),
         "n_answerable": len(answerable), "n_near_topic": len(near), "n_unanswerable": len(unanswerable),
     }
 
@@ -304,7 +313,7 @@ def table_from_logs(logs: list[Path], policy: Policy | None = None,
             twin = _twin(n, v, r["variants"]) if policy is not None else None
             if twin:
                 v = regate(v, r["variants"][twin], policy)
-            scores[n].append({k: v.get(k) for k in ("refused", "prompt_tokens", "first_token_s", "key_facts",
+            scores[n].append({k: v.get(k) for k in ("refused", "prompt_tokens", "first_token_s", "prompt_tok_s", "key_facts",
                                                     "key_facts_half", "token_f1", "short_answer")}
                              | {k: v[k] for k in ("right_article", "support_ok") if k in v})
     return {n: summarise(questions, scores[n]) for n in names}
@@ -320,8 +329,8 @@ def render(result: dict[str, Any]) -> str:
     base = next((row for name, row in table.items() if name.startswith("naive")), None)
     head = ("| variant | key facts | vs baseline | key facts (half the words) | token F1 | near-topic refusal "
             "| all-unanswerable refusal | false refusal | citation → right article | supporting sentence precision "
-            "| answers ≤ 3 words | prompt tokens (p50) | first token s (p50) |")
-    lines = [head, "|" + "---|" * 13]
+            "| answers ≤ 3 words | prompt tokens (p50) | first token s (p50) | prompt tok/s (p50) |")
+    lines = [head, "|" + "---|" * 14]
     for name, row in table.items():
         ratio = (row["key_facts"] / base["key_facts"]) if base and base["key_facts"] and row["key_facts"] is not None else None
         lines.append(
@@ -329,7 +338,8 @@ def render(result: dict[str, Any]) -> str:
             f"{_f(row.get('key_facts_half'))} | {_f(row.get('token_f1'))} | "
             f"{_f(row['near_topic_refusal'])} | {_f(row['unanswerable_refusal'])} | {_f(row['false_refusal'])} | "
             f"{_f(row['right_article'])} | {_f(row['support_precision'])} | {_f(row.get('short_answers'))} | "
-            f"{_f(row['prompt_tokens_p50'], 0)} | {_f(row['first_token_p50'], 2)} |"
+            f"{_f(row['prompt_tokens_p50'], 0)} | {_f(row['first_token_p50'], 2)} | "
+            f"{_f(row.get('prompt_tok_s_p50'), 0)} |"
         )
     if result.get("sweep"):
         lines += ["", f"Gate thresholds re-applied to the recorded answers of “{result['sweep_of']}” "
