@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.backends.embedders.onnx_runtime import OnnxEncoder  # noqa: E402
+from rag.backends.registry import backend_options  # noqa: E402
 from rag.settings import load_settings  # noqa: E402
 
 VARIANTS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
@@ -155,7 +156,7 @@ def _child(variant: str) -> None:
     enc = make_encoder(settings, variant)
     enc.encode(texts[:1], 1)
     load = time.perf_counter() - t0
-    enc.encode(texts, settings.embed_batch_size)
+    enc.encode(texts, backend_options(settings, "embedder", "onnx").batch_size)
     status = Path("/proc/self/status").read_text()  # VmHWM: this process's peak RSS (ru_maxrss survives exec)
     hwm = next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmHWM:")), None)
     print(json.dumps({"load_s": load, "peak_rss_mb": (hwm or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024}))
@@ -191,7 +192,7 @@ def main() -> int:
     chunk_texts = [settings.passage_prefix + c.text for c in chunks]
     sentence_texts = [settings.passage_prefix + s for s in sentences]
     questions = load_questions(ROOT / "eval" / "dev" / "questions.jsonl")
-    bs = settings.embed_batch_size
+    bs = backend_options(settings, "embedder", "onnx").batch_size
     print(f"{len(docs)} articles, {len(chunks)} chunks, {len(sentences)} sentences, {len(questions)} questions; "
           f"batch size {bs}; variants {variants}" + (f" (skipped, not installed: {skipped})" if skipped else ""),
           flush=True)

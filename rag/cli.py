@@ -30,10 +30,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_setup(args: argparse.Namespace) -> int:
     """Prepare the default models once: assemble and verify the GGUF, convert (and export) the embedder."""
     from rag.backends.models import resolve_embedder, resolve_gguf
-    from rag.backends.registry import embedder_runtime
+    from rag.backends.registry import backend_options, embedder_runtime
 
     s = _settings(args)
-    print(f"generator: {resolve_gguf(s.generator, s.cache_dir, s.generator_sha256)} (sha256 verified)")
+    sha256 = backend_options(s, "generator", "llama_cpp").sha256
+    print(f"generator: {resolve_gguf(s.generator, s.cache_dir, sha256)} (sha256 verified)")
     if args.small:
         print(f"small generator: {resolve_gguf('smollm2-135m', s.cache_dir)} (sha256 verified)")
     backend = embedder_runtime(s, strict=True)

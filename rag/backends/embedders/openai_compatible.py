@@ -10,8 +10,10 @@ import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import Field
 
 from rag.backends.embedders.base import PrefixedEmbedder
+from rag.backends.options import BackendOptions
 from rag.backends.openai_server import first_model
 from rag.errors import ModelError
 
@@ -24,15 +26,23 @@ REQUEST_TEXTS = 64  # texts per request
 class OpenAICompatibleEmbedder(PrefixedEmbedder):
     """The Embedder protocol over an embeddings endpoint, through the `openai` client."""
 
-    reads = ("embedder", "embedder_model", "embedder_api_key", "embedder_timeout", "query_prefix", "passage_prefix")
+    class Options(BackendOptions):
+        """[embedder.openai] (also the flat embedder_model, embedder_api_key, embedder_timeout)."""
+
+        model: str | None = Field(None, description="model name on the server (default: its first)")
+        api_key: str = Field("not-needed", description="API key, if the server wants one")
+        timeout: float = Field(120.0, gt=0, description="seconds to wait for the server")
+
+    reads = ("embedder", "embedder_backend", "query_prefix", "passage_prefix")
 
     @classmethod
-    def from_settings(cls, target: str, settings: Settings) -> OpenAICompatibleEmbedder:
-        """The embedder of the server at `target` (its model: embedder_model, else the server's first)."""
+    def from_settings(cls, target: str, options: OpenAICompatibleEmbedder.Options,
+                      settings: Settings) -> OpenAICompatibleEmbedder:
+        """The embedder of the server at `target` (its model: the option, else the server's first)."""
         from rag.backends.models import embedder_identity
 
-        return cls(embedder_identity(settings), target, settings.embedder_model, settings.embedder_api_key,
-                   settings.query_prefix, settings.passage_prefix, settings.embedder_timeout)
+        return cls(embedder_identity(settings), target, options.model, options.api_key,
+                   settings.query_prefix, settings.passage_prefix, options.timeout)
 
     def __init__(self, name: str, base_url: str, model: str | None, api_key: str, query_prefix: str,
                  passage_prefix: str, timeout: float = 120.0) -> None:

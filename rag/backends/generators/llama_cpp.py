@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
+from pydantic import Field
 
 from rag.backends.generators.base import FifoLock, GenerationReport, Messages, normalise_choice
 from rag.backends.models import resolve_gguf
+from rag.backends.options import BackendOptions
 from rag.errors import ModelError
 
 if TYPE_CHECKING:
@@ -80,14 +82,21 @@ class FirstTokenProbe:
 class LlamaCppGenerator:
     """A GGUF model run in this process by llama.cpp, loaded on first use. One generation at a time."""
 
-    reads = ("cache_dir", "generator_sha256", "n_ctx", "n_threads")
+    class Options(BackendOptions):
+        """[generator.llama_cpp] (also the flat n_ctx, n_threads, generator_sha256)."""
+
+        n_ctx: int = Field(4096, ge=512, le=131_072, description="context window in tokens")
+        n_threads: int | None = Field(None, ge=1, description="threads (default: one per core)")
+        sha256: str | None = Field(None, description="expected sha256 of a custom GGUF")
+
+    reads = ("cache_dir",)
 
     @classmethod
-    def from_settings(cls, target: str, settings: Settings) -> LlamaCppGenerator:
+    def from_settings(cls, target: str, options: LlamaCppGenerator.Options, settings: Settings) -> LlamaCppGenerator:
         """The model `target` names: a packaged name, a .gguf path or an hf: reference (found and verified on first
         use)."""
-        return cls(target, lambda: resolve_gguf(target, settings.cache_dir, settings.generator_sha256),
-                   settings.n_ctx, settings.n_threads or os.cpu_count() or 2)
+        return cls(target, lambda: resolve_gguf(target, settings.cache_dir, options.sha256),
+                   options.n_ctx, options.n_threads or os.cpu_count() or 2)
 
     def __init__(self, name: str, path: Path | Callable[[], Path], n_ctx: int, n_threads: int, top_p: float = 0.9,
                  repeat_penalty: float = 1.1) -> None:

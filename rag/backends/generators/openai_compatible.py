@@ -12,7 +12,10 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
+from pydantic import Field
+
 from rag.backends.generators.base import GenerationReport, Messages, normalise_choice
+from rag.backends.options import BackendOptions
 from rag.backends.openai_server import first_model
 from rag.errors import ModelError
 
@@ -41,12 +44,20 @@ def refusal_mass(top: list[tuple[str, float]], watch: list[str]) -> float:
 class OpenAICompatibleGenerator:
     """Streams chat completions from a model server through the `openai` client."""
 
-    reads = ("generator_model", "generator_api_key", "generator_timeout")
+    class Options(BackendOptions):
+        """[generator.openai] (also the flat generator_model, generator_api_key, generator_timeout)."""
+
+        model: str | None = Field(None, description="model name on the server (default: its first)")
+        api_key: str = Field("not-needed", description="API key, if the server wants one")
+        timeout: float = Field(300.0, gt=0, description="seconds to wait for the server")
+
+    reads = ()
 
     @classmethod
-    def from_settings(cls, target: str, settings: Settings) -> OpenAICompatibleGenerator:
-        """A client of the server at `target` (its model: generator_model, else the server's first)."""
-        return cls(target, settings.generator_model, settings.generator_api_key, settings.generator_timeout)
+    def from_settings(cls, target: str, options: OpenAICompatibleGenerator.Options,
+                      settings: Settings) -> OpenAICompatibleGenerator:
+        """A client of the server at `target` (its model: the option, else the server's first)."""
+        return cls(target, options.model, options.api_key, options.timeout)
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str = "not-needed",
                  timeout: float = 300.0) -> None:

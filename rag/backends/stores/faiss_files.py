@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator
 import faiss
 import numpy as np
 
+from rag.backends.options import NoOptions
 from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
 from rag.backends.stores.lexical import LexicalIndex, TermCounts
 from rag.backends.stores.segments import (CURRENT, LAYOUT, Segment, SegmentData, manifest, plan_merge, read_manifest,
@@ -224,10 +225,11 @@ class Index:
 class FaissStore:
     """The index folder: CURRENT names the live manifest; a write adds a segment and switches to a new manifest."""
 
+    Options = NoOptions
     reads = ()  # the folder is its target
 
     @classmethod
-    def from_settings(cls, target: str, settings: object) -> FaissStore:
+    def from_settings(cls, target: str, options: NoOptions, settings: object) -> FaissStore:
         """The store in the folder `target`."""
         return cls(Path(target))
 

@@ -32,6 +32,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types import TypeInfo
 from psycopg.types.json import Jsonb
 
+from rag.backends.options import NoOptions
 from rag.backends.stores import postgres_lexical as bm25
 from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
 from rag.backends.stores.lexical import TermCounts
@@ -90,10 +91,11 @@ def _filter_sql(where: ArticleFilter | None) -> tuple[str, list[Any]]:
 class PostgresStore:
     """A PostgreSQL database with pgvector: one shared connection for reads, a fresh one per write and per lock."""
 
+    Options = NoOptions
     reads = ()  # the URL is its target
 
     @classmethod
-    def from_settings(cls, target: str, settings: object) -> PostgresStore:
+    def from_settings(cls, target: str, options: NoOptions, settings: object) -> PostgresStore:
         """The store in the database at the URL `target`."""
         return cls(target)
 
