@@ -20,6 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Iterator
 
 from rag.text import MONTHS, is_marker, strip_markers
 
@@ -237,11 +238,18 @@ def question_subjects(question: str, same_language: bool = True) -> list[str]:
 _CONNECTORS = frozenset({"dan", "dari", "untuk", "dengan", "di", "ke", "of", "and", "for", "the", "de", "&"})
 
 
+def _stretches(text: str) -> Iterator[tuple[str, list[str]]]:
+    """Every stretch of two or more words in a text's capitalised runs, with its initials ("Badan Perwakilan Desa"
+    -> bpd, bp, pd): the acronym it would be written as."""
+    for run in _capital_runs(text):
+        for i in range(len(run)):
+            for j in range(i + 2, len(run) + 1):
+                yield "".join(_fold(w)[0] for w in run[i:j]), run[i:j]
+
+
 def _initials(text: str) -> set[str]:
-    """Acronyms a text spells out: the initials of every stretch of two or more words in its capitalised runs
-    ("Badan Perwakilan Desa" -> bpd, bp, pd)."""
-    return {"".join(_fold(w)[0] for w in run[i:j]) for run in _capital_runs(text)
-            for i in range(len(run)) for j in range(i + 2, len(run) + 1)}
+    """Acronyms a text spells out (the initials of its stretches)."""
+    return {initials for initials, _ in _stretches(text)}
 
 
 def _inflected(f: str, folded: set[str]) -> bool:
@@ -270,8 +278,7 @@ def missing_subjects(question: str, sources: list[str], same_language: bool = Tr
     numbers = figures(question)
     subjects = question_subjects(question, same_language)
     acronyms = {_fold(w) for text in sources for w in _TOKEN.findall(text) if w.isupper() and len(w) >= 2}
-    abbreviated = {w for run in _capital_runs(question) for i in range(len(run)) for j in range(i + 2, len(run) + 1)
-                   if "".join(_fold(x)[0] for x in run[i:j]) in acronyms for w in run[i:j]}  # spelled out here
+    abbreviated = {w for initials, words in _stretches(question) if initials in acronyms for w in words}
     missing = []
     for subject in subjects:
         if subject in numbers:
