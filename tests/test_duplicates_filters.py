@@ -240,3 +240,13 @@ def test_candidate_pairs_are_the_ones_datasketch_lsh_proposes() -> None:
             lsh.insert(i, h)
         theirs = {(min(i, j), max(i, j)) for i, h in enumerate(hashes) for j in lsh.query(h) if i != j}
         assert {tuple(p) for p in candidate_pairs(matrix, threshold).tolist()} == theirs and theirs
+
+
+def test_pair_similarity_in_blocks_is_the_similarity_of_each_pair() -> None:
+    from rag.ingest.duplicates import pair_similarity, similarity
+
+    rng = np.random.default_rng(3)
+    matrix = rng.integers(0, 4, size=(40, 128)).astype(np.uint64)  # few values: many positions agree
+    pairs = np.array([(i, j) for i in range(40) for j in range(i + 1, 40)])
+    got = pair_similarity(matrix, pairs, block=7)  # blocks that do not divide the pairs evenly
+    assert got.tolist() == [similarity(matrix[i].tolist(), matrix[j].tolist()) for i, j in pairs]
