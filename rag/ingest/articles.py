@@ -22,11 +22,22 @@ class Skipped:
     reason: str
 
 
+def _real_path(f: Path, folders: dict[Path, Path]) -> Path:
+    """f.resolve(), each folder resolved once: a file that is not a link is its folder's real path plus its name
+    (resolving every file of a 10,000-article folder took 0.5 s)."""
+    if f.is_symlink():
+        return f.resolve()
+    if f.parent not in folders:
+        folders[f.parent] = f.parent.resolve()
+    return folders[f.parent] / f.name
+
+
 def find_article_files(paths: list[Path], links_outside: bool = False) -> tuple[list[Path], list[Skipped]]:
     """Expand folders to their files (sorted); unsupported types and links out of a folder are reported as skipped."""
     files: list[Path] = []
     seen: set[Path] = set()
     skipped: list[Skipped] = []
+    folders: dict[Path, Path] = {}
     for p in paths:
         if not p.exists():
             raise BadInputError(f"no such file or folder: {p}", "check the path, or run `rag ingest` for seeds/")
@@ -38,7 +49,7 @@ def find_article_files(paths: list[Path], links_outside: bool = False) -> tuple[
             if f.is_symlink() and not f.exists():
                 skipped.append(Skipped(f, "broken link: the file it points to does not exist"))
                 continue
-            real = f.resolve()
+            real = _real_path(f, folders)
             if p.is_dir() and not links_outside and not real.is_relative_to(root):
                 skipped.append(Skipped(f, f"a link to {real}, outside the folder {p} "
                                           "(set follow_links_outside = true to allow)"))
