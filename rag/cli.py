@@ -43,21 +43,25 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Index articles (default: seeds/)."""
-    from rag.assemble import make_assistant
+    """Index articles (default: seeds/): the ingest layer alone, without loading the answering side."""
+    from rag.backends.factory import make_embedder, make_store
+    from rag.ingest.run import ingest
 
     s = _settings(args)
     paths = [Path(p) for p in args.paths] or [s.seeds_dir]
-    report = make_assistant(s).ingest(paths, rebuild=args.rebuild, progress=not args.quiet, restore=args.restore)
+    report = ingest(paths, s, make_store(s), make_embedder(s), rebuild=args.rebuild, progress=not args.quiet,
+                    restore=args.restore)
     print(report.summary())
     return 0 if report.articles else 2
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     """Take articles out of the index (atomically; syndicated copies promoted); their files stay unless asked."""
-    from rag.assemble import make_assistant
+    from rag.backends.factory import make_embedder, make_store
+    from rag.ingest.run import remove_articles
 
-    report = make_assistant(_settings(args)).remove(args.article_ids, delete_files=args.delete_file)
+    s = _settings(args)
+    report = remove_articles(args.article_ids, s, make_store(s), make_embedder(s), delete_files=args.delete_file)
     print(f"removed {', '.join(report.removed)}; index: {report.articles} articles, {report.chunks} chunks")
     for aid in report.updated:
         print(f"  {aid}: a copy of a removed article, now indexed in its own right")
