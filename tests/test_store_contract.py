@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 from rag.backends.embedders.fake import FakeEmbedder
-from rag.backends.stores.base import ArticleRecord, Store, StoreReader, fingerprint
+from rag.backends.stores.base import ArticleRecord, IndexStats, Store, StoreReader, fingerprint
 from rag.backends.stores.faiss_files import FaissStore
 from rag.backends.stores.lexical import analyze
 from rag.backends.stores.postgres import PostgresStore
@@ -176,6 +176,8 @@ class StoreContract:
         assert view.article_list() == sorted((r.doc.meta() for r in ref.records.values()),
                                              key=lambda m: (m["date"] or "", m["article_id"]), reverse=True)
         assert (view.chunk_count(), view.sentence_count()) == (len(ref.chunks), len(ref.sentences))
+        copies = sum(1 for r in ref.records.values() if r.doc.duplicate_of)
+        assert store.stats() == IndexStats(len(ref.records), len(ref.chunks), len(ref.sentences), copies)
         for aid, r in ref.records.items():
             assert view.document(aid) == r.doc
             a, b = view.sentence_range(aid)
@@ -204,6 +206,7 @@ class StoreContract:
             store.snapshot()
         assert e.value.message.startswith("no index at") and e.value.hint and e.value.exit_code == 3
         assert store.documents() == {} and store.fingerprint() is None and store.describe()
+        assert store.stats() == IndexStats(0, 0, 0, 0)
 
     def test_write_then_read_everything(self, make_store: Callable[[], Store]) -> None:
         store, records = make_store(), [record(d) for d in DOCS.values()]
@@ -249,6 +252,9 @@ class StoreContract:
         report = ingest([folder], s, store, EMBEDDER, progress=False)
         assert list(report.duplicates) == ["copy_tulungagung"]
         view = store.snapshot()
+        assert make_store().stats() == IndexStats(len(view.article_ids()), view.chunk_count(), view.sentence_count(), 1)
+        assert (report.articles, report.chunks, report.copies_in_index) == (len(view.article_ids()),
+                                                                            view.chunk_count(), 1)
         copy = view.document("copy_tulungagung")
         assert copy.duplicate_of == ORIGINAL.stem and view.sentence_range("copy_tulungagung") == (0, 0)
         assert all(view.chunk(k).article_id != "copy_tulungagung" for k, _ in view.lexical_search("Labuan Bajo", 50))
@@ -259,6 +265,7 @@ class StoreContract:
         report = ingest([folder], s, store, EMBEDDER, progress=False)
         assert report.removed == [ORIGINAL.stem] and report.updated == ["copy_tulungagung"]
         view = make_store().snapshot()
+        assert store.stats() == IndexStats(len(view.article_ids()), view.chunk_count(), view.sentence_count(), 0)
         promoted = view.document("copy_tulungagung")
         assert promoted.duplicate_of is None and view.also_reported_by(ORIGINAL.stem) == []
         a, b = view.sentence_range("copy_tulungagung")

@@ -189,8 +189,7 @@ def ingest(
                     report.removed.append(d.article_id)
 
         if old_docs and not fresh and not report.removed:
-            report.articles, report.chunks = len(old_docs), store.snapshot().chunk_count()
-            report.copies_in_index = sum(1 for d in old_docs.values() if d.duplicate_of)
+            _count(store, report)
             report.seconds = time.perf_counter() - t0
             return report
 
@@ -230,9 +229,14 @@ def _commit(store: Store, settings: Settings, embedder: Embedder, keep: dict[str
     if log is not None and write_id is not None:
         log.finish(write_id, landed=True)
     report.wrote_index = True
-    view = store.snapshot()
-    report.articles, report.chunks, report.sentences = len(view.article_ids()), view.chunk_count(), view.sentence_count()
-    report.copies_in_index = sum(1 for m in view.article_list() if m.get("duplicate_of"))
+    _count(store, report)
+
+
+def _count(store: Store, report: IngestReport) -> None:
+    """What the index holds now, for the summary line."""
+    stats = store.stats()
+    report.articles, report.chunks, report.sentences, report.copies_in_index = (stats.articles, stats.chunks,
+                                                                                 stats.sentences, stats.copies)
 
 
 def remove_articles(article_ids: list[str], settings: Settings, store: Store, embedder: Embedder,

@@ -30,6 +30,16 @@ class ArticleRecord:
     sentence_vectors: np.ndarray
 
 
+@dataclass(frozen=True)
+class IndexStats:
+    """How much a store holds, known without loading its vectors or chunks (an ingest's summary line)."""
+
+    articles: int
+    chunks: int
+    sentences: int
+    copies: int  # articles stored as a syndicated copy of another (shown as "also reported by")
+
+
 @runtime_checkable
 class StoreReader(Protocol):
     """A consistent read view of a store: lookups by key and the three searches the answer path runs."""
@@ -94,6 +104,9 @@ class Store(Protocol):
 
     def fingerprint(self) -> dict[str, Any] | None:
         """What the stored vectors and chunks were built with (None when empty)."""
+
+    def stats(self) -> IndexStats:
+        """How many articles, chunks, sentences and copies are stored (all 0 when empty); cheaper than a snapshot."""
 
     def write(
         self, upserts: Iterable[ArticleRecord], deletes: list[str], fingerprint: dict[str, Any],

@@ -34,7 +34,7 @@ from psycopg.types.json import Jsonb
 
 from rag.backends.options import NoOptions
 from rag.backends.stores import postgres_lexical as bm25
-from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord
+from rag.backends.stores.base import FORMAT_VERSION, ArticleRecord, IndexStats
 from rag.backends.stores.lexical import TermCounts
 from rag.errors import IndexError_, IndexMissingError
 from rag.types import ArticleFilter, Chunk, Document, Sentence, Source
@@ -176,6 +176,18 @@ class PostgresStore:
         """What the stored vectors and chunks were built with (None before the first write)."""
         state = self._state()
         return state["fingerprint"] if state else None
+
+    def stats(self) -> IndexStats:
+        """Counts from the state row and one count over the documents, in one statement (no reader is built)."""
+        try:
+            rows = self._fetch("SELECT (SELECT value FROM rag_meta WHERE name = 'state'), count(*), "
+                               "count(duplicate_of) FROM rag_documents")
+        except psycopg.errors.UndefinedTable:
+            return IndexStats(0, 0, 0, 0)
+        state, articles, copies = rows[0]
+        if state is None:
+            return IndexStats(0, 0, 0, 0)
+        return IndexStats(int(articles), int(state["chunks"]), int(state["sentences"]), int(copies))
 
     def write(
         self, upserts: Iterable[ArticleRecord], deletes: list[str], fingerprint: dict[str, Any],
