@@ -3,8 +3,7 @@
 Part 1: eval/duplicates/pages + labels.jsonl. Every page is cleaned with clean_article, signed, and grouped with
 find_duplicates at several thresholds; pair-level precision/recall/F1 against `copy_group` (a pair is positive when
 both pages share a copy_group, predicted positive when find_duplicates puts them in one group). Shingle sizes 2, 3
-(the module's default) and 5 words are compared; sizes other than the default are signed here with datasketch
-directly, with the module's num_perm and hashing scheme.
+(the module's default) and 5 words are compared, each signed with the module's signature().
 Part 2: the unlabelled development collection (eval/dev/articles + seeds/): every pair above 0.2 estimated
 similarity and the thresholds at which find_duplicates would merge it.
 
@@ -19,14 +18,13 @@ import json
 import sys
 from pathlib import Path
 
-from datasketch import MinHash
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.ingest.articles import read_article  # noqa: E402
 from rag.ingest.clean import clean_article  # noqa: E402
-from rag.ingest.duplicates import NUM_PERM, SCHEME, SHINGLE, find_duplicates, shingles, signature, similarity  # noqa: E402
+from rag.ingest.duplicates import SHINGLE, find_duplicates, shingles, signature, similarity  # noqa: E402
 
 THRESHOLDS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 SIZES = [2, 3, 5]
@@ -36,13 +34,7 @@ DEV_DIRS = [ROOT / "eval/dev/articles", ROOT / "seeds"]
 
 
 def sign(text: str, size: int) -> list[int]:
-    if size == SHINGLE:
-        return signature(text)  # the module's own code path
-    m = MinHash(num_perm=NUM_PERM, scheme=SCHEME)
-    grams = shingles(text, size)
-    if grams:
-        m.update_batch(list(grams))
-    return [int(x) for x in m.hashvalues]
+    return signature(text, size)
 
 
 def jaccard(a: str, b: str, size: int) -> float:

@@ -250,3 +250,30 @@ def test_pair_similarity_in_blocks_is_the_similarity_of_each_pair() -> None:
     pairs = np.array([(i, j) for i in range(40) for j in range(i + 1, 40)])
     got = pair_similarity(matrix, pairs, block=7)  # blocks that do not divide the pairs evenly
     assert got.tolist() == [similarity(matrix[i].tolist(), matrix[j].tolist()) for i, j in pairs]
+
+
+def test_signatures_are_datasketch_minhash_signatures() -> None:
+    """The numpy MinHash gives datasketch 2.0's values (affine32, seed 1): signatures stored before are unchanged."""
+    from datasketch import MinHash
+
+    from rag.ingest.duplicates import NUM_PERM, SCHEME, shingles
+
+    texts = [f.read_text(encoding="utf-8") for f in sorted(SEEDS.glob("*.txt"))]
+    texts += ["", "satu", "dua kata", "Tiga kata saja.", "ünïcödé ½ 東京 kata"]
+    for size in (2, 3, 5):
+        for text in texts:
+            m = MinHash(num_perm=NUM_PERM, scheme=SCHEME)
+            if grams := shingles(text, size):
+                m.update_batch(list(grams))
+            assert signature(text, size) == [int(x) for x in m.hashvalues], (size, text[:40])
+
+
+def test_lsh_bands_are_the_ones_datasketch_picks() -> None:
+    from datasketch import MinHashLSH
+
+    from rag.ingest.duplicates import lsh_bands
+
+    for num_perm in (16, 128, 256):
+        for threshold in (0.1, 0.2, 0.3, 0.35, 0.5, 0.7, 0.85):
+            lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+            assert lsh_bands(threshold, num_perm) == (lsh.b, lsh.r), (num_perm, threshold)
