@@ -1,7 +1,7 @@
 """Ingest at archive scale: N generated articles through `rag ingest`, then one-file changes, then no change.
 
 Usage: .venv/bin/python eval/ingest_benchmark.py [--articles 10000] [--sentences 3] [--changes 3] [--runs 1]
-                                                [--old DIR] [--embed-alone] [--keep DIR]
+                                                [--old DIR] [--old-cache-dir DIR] [--embed-alone] [--keep DIR]
 
 The articles are real sentences (the cleaned seeds and development pages, shuffled) under a generated headline,
 dateline and source link, so cleaning, chunking, near-duplicate detection and embedding do their real work (the pool
@@ -13,7 +13,9 @@ memory of a process that opens the same index and loads the embedder (what answe
 memory of a small change.
 
 --old DIR measures another checkout (e.g. `git worktree add --detach /tmp/base main`) beside this one, on the same
-articles, each step run for both before the next (same machine state), with this venv's Python. --embed-alone also
+articles, each step run for both before the next (same machine state), with this venv's Python. --old-cache-dir gives
+the old checkout its own model cache (RAG_CACHE_DIR) when the two keep the embedder on disk differently (an export
+version apart: each would otherwise re-export over the other's). --embed-alone also
 embeds the same chunk and sentence texts alone in one process (what ingest cannot go below).
 Prints a Markdown table; writes JSON to eval/results/ingest_bench.json.
 """
@@ -42,6 +44,7 @@ from rag.ingest.articles import read_article  # noqa: E402
 from rag.ingest.chunk import split_sentences  # noqa: E402
 from rag.ingest.clean import clean_article  # noqa: E402
 
+CHECKOUT_ENV: dict[Path, dict[str, str]] = {}  # extra environment for one checkout's processes (--old-cache-dir)
 SITES = ["kabarwarta.id", "beritanusa.com", "suarawarga.co.id", "harianpesisir.id", "lensakota.com"]
 _LOADED = ("import json, resource; from rag.settings import load_settings; "
            "from rag.backends.factory import make_embedder, make_store; s = load_settings(); "
@@ -83,7 +86,7 @@ def generate(folder: Path, n: int, sentences: int, seed: int = 0) -> int:
 
 def child(args: list[str], code: Path, index_dir: Path) -> tuple[float, int, str, str]:
     """Run `python ARGS` on a checkout: wall seconds, the child's own peak memory (MB), stdout, stderr."""
-    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "PYTHONPATH": str(code)}
+    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "PYTHONPATH": str(code), **CHECKOUT_ENV.get(code, {})}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, *args], env=env, cwd=code, stdout=out, stderr=err, text=True)
@@ -206,12 +209,15 @@ def main() -> int:
     ap.add_argument("--changes", type=int, default=3, help="one-file changes to time, each a different file")
     ap.add_argument("--runs", type=int, default=1, help="whole sequences (fresh indexes each), medians reported")
     ap.add_argument("--old", type=Path, default=None, help="another checkout to measure beside this one")
+    ap.add_argument("--old-cache-dir", type=Path, default=None, help="the old checkout's model cache (RAG_CACHE_DIR)")
     ap.add_argument("--embed-alone", action="store_true", help="also embed the texts alone (this checkout)")
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="rag-ingest-bench-"))
     folder = work / "articles"
     codes = {**({"old": args.old.resolve()} if args.old else {}), "new": ROOT}
+    if args.old and args.old_cache_dir:
+        CHECKOUT_ENV[args.old.resolve()] = {"RAG_CACHE_DIR": str(args.old_cache_dir.resolve())}
     started, load_before = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()
     runs = []
     for run in range(args.runs):
@@ -224,6 +230,7 @@ def main() -> int:
     alone = embed_alone(folder) if args.embed_alone else None
     load_after = os.getloadavg()
     result = {"articles": args.articles, "sentences_per_article": args.sentences, "runs": runs, "figures": figures,
+              "checkout_env": {str(k): v for k, v in CHECKOUT_ENV.items()},
               "embed_alone": alone, "started": started, "codes": {k: str(v) for k, v in codes.items()},
               "load_avg_before": [round(x, 2) for x in load_before],
               "load_avg_after": [round(x, 2) for x in load_after]}
