@@ -58,8 +58,9 @@ def shingles(text: str, size: int = SHINGLE) -> set[bytes]:
 
 
 def signature(text: str, size: int = SHINGLE) -> list[int]:
-    """The MinHash signature of a text's word n-grams, as plain ints (stored with the document): per permutation, the
-    least permuted hash of its shingles (each hashed as datasketch's sha1_hash32: SHA-1's first 4 bytes, little-endian)."""
+    """The MinHash signature of a text's word n-grams, as plain ints (stored with the document): per permutation,
+    the least permuted hash of its shingles (each hashed as datasketch's sha1_hash32: SHA-1's first 4 bytes,
+    little-endian)."""
     grams = shingles(text, size)
     if not grams:
         return [int(_EMPTY)] * NUM_PERM
@@ -74,16 +75,13 @@ def lsh_bands(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
     probabilities, integrated below and above the threshold, have the least (equally weighted) sum. The integrands
     are polynomials of degree at most num_perm, which Gauss-Legendre nodes integrate exactly."""
     x, w = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
-
-    def integral(lo: float, hi: float, f) -> float:  # noqa: ANN001 - a numpy function of s
-        return float((hi - lo) / 2 * np.sum(w * f((hi - lo) / 2 * x + (hi + lo) / 2)))
-
+    below, above = threshold / 2 * (x + 1), threshold + (1 - threshold) / 2 * (x + 1)  # nodes on each side
     best, choice = float("inf"), (0, 0)
     for b in range(1, num_perm + 1):
         for r in range(1, num_perm // b + 1):
-            false_positive = integral(0.0, threshold, lambda s: 1 - (1 - s ** float(r)) ** float(b))
-            false_negative = integral(threshold, 1.0, lambda s: 1 - (1 - (1 - s ** float(r)) ** float(b)))
-            error = false_positive * 0.5 + false_negative * 0.5
+            false_positive = threshold / 2 * np.sum(w * (1 - (1 - below ** float(r)) ** float(b)))
+            false_negative = (1 - threshold) / 2 * np.sum(w * (1 - (1 - (1 - above ** float(r)) ** float(b))))
+            error = float(false_positive * 0.5 + false_negative * 0.5)
             if error < best:
                 best, choice = error, (b, r)
     return choice
