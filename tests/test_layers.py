@@ -81,13 +81,18 @@ def test_the_layer_table_reads_imports_as_python_does() -> None:
     assert layer_of("numpy") is None
 
 
+def loaded_after(imports: str, modules: list[str]) -> list[str]:
+    """Which of these modules a fresh interpreter has loaded after `import IMPORTS`."""
+    code = f"import json, sys; import {imports}; print(json.dumps([m for m in {modules!r} if m in sys.modules]))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
 def test_importing_the_client_loads_no_models_parsers_or_assistant() -> None:
     heavy = ["rag.answer.assistant", "rag.backends.factory", "trafilatura", "pypdf", "bm25s", "llama_cpp",
              "faiss", "torch", "onnxruntime"]
-    code = f"import json, sys; import rag.client; print(json.dumps([m for m in {heavy!r} if m in sys.modules]))"
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120, check=True)
-    assert json.loads(done.stdout) == []
+    assert loaded_after("rag.client", heavy) == []
 
 
 def test_the_ingest_command_loads_no_assistant_parsers_or_datasketch() -> None:
@@ -95,9 +100,6 @@ def test_the_ingest_command_loads_no_assistant_parsers_or_datasketch() -> None:
     the assistant 0.5 s, scipy through datasketch 0.3 s, trafilatura/pypdf/python-docx 0.2 s)."""
     heavy = ["rag.answer.assistant", "llama_cpp", "torch", "scipy.integrate", "datasketch", "trafilatura", "pypdf",
              "docx", "markdown_it"]
-    code = ("import json, sys; import rag.cli, rag.ingest.run, rag.backends.factory, rag.backends.stores.faiss_files, "
-            "rag.backends.embedders.onnx_runtime; "
-            f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120, check=True)
-    assert json.loads(done.stdout) == []
+    imports = ("rag.cli, rag.ingest.run, rag.backends.factory, rag.backends.stores.faiss_files, "
+               "rag.backends.embedders.onnx_runtime")
+    assert loaded_after(imports, heavy) == []
