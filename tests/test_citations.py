@@ -44,3 +44,13 @@ def test_not_found_replies_are_recognised() -> None:
     assert says_not_found("Informasi tersebut tidak ditemukan dalam bagian yang diberikan.", REFUSAL["id"])
     assert says_not_found("The passages do not contain this information.", REFUSAL["en"])
     assert not says_not_found("Menteri Laos adalah Boviengkham Vongdara [1].", REFUSAL["id"])
+
+
+def test_a_refusal_after_an_echoed_question_is_a_refusal() -> None:
+    """The model sometimes repeats the question, then refuses: the echo answers nothing."""
+    echo = ("Tanggal berapakah Taufik Hidayat mengalahkan Lin Dan di final Kejuaraan Dunia di Anaheim? "
+            + REFUSAL["id"])
+    assert says_not_found(echo, REFUSAL["id"])
+    assert says_not_found("Who signed it? What was signed? " + REFUSAL["en"], REFUSAL["en"])
+    assert not says_not_found("Apa itu Konvensi Hanoi? Konvensi Hanoi adalah konvensi PBB tentang kejahatan siber.",
+                              REFUSAL["id"])

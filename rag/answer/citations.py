@@ -82,7 +82,9 @@ def check_citations(answer: str, passages: list[Passage]) -> CheckedAnswer:
 
 
 def says_not_found(answer: str, refusal: str) -> bool:
-    """True when the model's answer is a 'the passages do not contain this' reply."""
+    """True when the model's answer is a 'the passages do not contain this' reply (after any question it echoed)."""
     a = answer.strip().lower()
+    while (parts := re.split(r"(?<=\?)\s+", a, maxsplit=1)) and len(parts) == 2 and "[" not in parts[0]:
+        a = parts[1]  # "Tanggal berapakah ...? Maaf, informasi tersebut tidak ditemukan ...": the echo answers nothing
     head = re.split(r"(?<=[.!?])\s", a, maxsplit=1)[0]
     return a.startswith(refusal.lower()[:40]) or bool(_REFUSAL_PATTERNS.search(head) and "[" not in head)
