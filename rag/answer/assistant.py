@@ -310,7 +310,12 @@ class Assistant:
             if not decision.answer:  # the model judges the context does not state the answer: no generation
                 yield refusal(decision.reason)
                 return
-        report = GenerationReport(watch=[REFUSAL[language], REFUSAL["en"], REFUSAL["id"]])
+        # With the gate on, a refusal is the gate's call (p_refuse_max): below it the model is more likely to answer
+        # than to refuse, so the refusal may not start the answer (greedy decoding would take it when its first
+        # token is the single likeliest one, though most of the probability is on answers). Read from the settings,
+        # not the gate=False override, so evaluation records the answer the live path gives.
+        report = GenerationReport(watch=[REFUSAL[language], REFUSAL["en"], REFUSAL["id"]],
+                                  ban_below=self.policy.p_refuse_max if self.policy.gate else None)
         pieces: list[str] = []
         stream = self.generator.stream(messages, max_tokens or self.settings.max_tokens, self.settings.temperature,
                                        report)
@@ -326,7 +331,7 @@ class Assistant:
             pieces.append(piece)
             yield Token(piece)
         if report.p_watch is not None:
-            signals = replace(signals, p_refuse=report.p_watch)
+            signals = replace(signals, p_refuse=report.p_watch, refusal_set_aside=report.banned)
         raw = "".join(pieces).strip()
         if (policy.claim_check or record_check) and raw and not says_not_found(raw, REFUSAL[language]):
             p_supported, timings.claim_check = self.check_claim(messages, raw)

@@ -45,6 +45,7 @@ class Signals:
     missing_subjects: tuple[str, ...] = ()  # those found in none of the evidence
     cited_missing_subjects: tuple[str, ...] | None = None  # those absent from the whole articles the answer cites
     p_refuse: float | None = None  # the model's probability of starting the refusal sentence
+    refusal_set_aside: bool | None = None  # the refusal was the likeliest first token but under p_refuse_max: answered
     p_answerable: float | None = None  # the answerability check: P(yes) of "does the context state the answer?"
     p_supported: float | None = None  # the claim check: P(yes) of "is this statement (the answer) supported?"
     answer_empty: bool | None = None

@@ -14,10 +14,15 @@ class GenerationReport:
     """Filled in by a generator while it streams.
 
     `watch` lists texts (the refusal sentences); `p_watch` is the model's probability of starting its answer with
-    the first token of any of them, read at the first generated position (None when the backend cannot tell)."""
+    the first token of any of them, read at the first generated position (None when the backend cannot tell).
+    With `ban_below` set, a watched text may not start the answer when `p_watch` is below it: the model is more
+    likely to answer than to refuse, so it writes its likeliest answer. `banned` says a watched token was the
+    likeliest first token and was set aside (the answer differs from the greedy one)."""
 
     watch: list[str] = field(default_factory=list)
     p_watch: float | None = None
+    ban_below: float | None = None
+    banned: bool = False
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
 

@@ -61,21 +61,29 @@ class FirstTokenDistribution:
 
 @dataclass
 class FirstTokenProbe:
-    """Reads the model's probability of starting with given tokens at the first generated position (no extra cost)."""
+    """Reads the model's probability of starting with given tokens at the first generated position (no extra cost);
+    with `ban_below`, removes those tokens there when their probability is below it."""
 
     token_ids: list[int]
+    ban_below: float | None = None
     p: float | None = None
+    banned: bool = False  # a watched token was the likeliest and was removed
     top: list[tuple[int, float]] = field(default_factory=list)
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """llama.cpp logits processor: record once, change nothing."""
-        if self.p is None:
-            z = scores.astype(np.float64) - float(np.max(scores))
-            probs = np.exp(z)
-            probs /= probs.sum()
-            self.p = float(probs[self.token_ids].sum()) if self.token_ids else 0.0
-            best = np.argsort(-probs)[:5]
-            self.top = [(int(i), float(probs[i])) for i in best]
+        """llama.cpp logits processor: at the first position only, record (and ban when asked)."""
+        if self.p is not None:
+            return scores
+        z = scores.astype(np.float64) - float(np.max(scores))
+        probs = np.exp(z)
+        probs /= probs.sum()
+        self.p = float(probs[self.token_ids].sum()) if self.token_ids else 0.0
+        best = np.argsort(-probs)[:5]
+        self.top = [(int(i), float(probs[i])) for i in best]
+        if self.token_ids and self.ban_below is not None and self.p < self.ban_below:
+            self.banned = int(best[0]) in self.token_ids
+            scores = scores.copy()
+            scores[self.token_ids] = -np.inf
         return scores
 
 
@@ -159,7 +167,8 @@ class LlamaCppGenerator:
         """Yield the answer piece by piece; a logits processor reads the first token's distribution for `report`."""
         from llama_cpp import LogitsProcessorList
 
-        probe = FirstTokenProbe(self.first_tokens(report.watch)) if report is not None and report.watch else None
+        probe = (FirstTokenProbe(self.first_tokens(report.watch), report.ban_below)
+                 if report is not None and report.watch else None)
         pieces: list[str] = []
         with self.lock:
             chunks = self.llm.create_chat_completion(
@@ -178,6 +187,7 @@ class LlamaCppGenerator:
             finally:
                 if report is not None:
                     report.p_watch = probe.p if probe is not None else None
+                    report.banned = probe is not None and probe.banned
                     report.prompt_tokens = self.prompt_tokens(messages)
                     report.completion_tokens = self.count_tokens("".join(pieces).strip())
 

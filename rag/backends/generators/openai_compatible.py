@@ -4,6 +4,8 @@ The answerability gate needs the model's probability of starting its refusal sen
 `logprobs` with `top_logprobs` give it: the probability mass of the first position's top tokens that begin a
 refusal sentence. A server that does not (or rejects the request) answers without it; the gate then refuses only
 on weak evidence and on what the model wrote ("not found", invented figures), as the README explains.
+A server's `logit_bias` would hold for every token, not the first alone, so `GenerationReport.ban_below` is not
+applied here: an unlikely refusal the model writes anyway is refused as "not found".
 """
 
 from __future__ import annotations
