@@ -248,8 +248,8 @@ class Assistant:
 
         where: only articles it admits are searched (dates, sites); a question about a period ("what happened in May
         2023") adds that period when `where` sets no dates. gate=False generates even when the first token or the
-        answerability check says the model will refuse; record_check runs the check even when the policy does not
-        use it (evaluation records every signal and re-decides)."""
+        answerability check says the model will refuse; record_check runs the checks even when the policy does not
+        use them (evaluation records every signal and re-decides), after the answer."""
         t0 = time.perf_counter()
         q = validate_question(question, self.settings)
         language = detect_language(q)
@@ -303,7 +303,7 @@ class Assistant:
             yield refusal(decision.reason)
             return
         messages = build_messages(search_q, passages, language, self.settings.prompt_style)
-        if (policy.check or record_check) and not period:  # a period question is answered by any article in it
+        if policy.check and not period:  # a period question is answered by any article in it
             p_answerable, timings.check = self.check(messages)
             signals = replace(signals, p_answerable=p_answerable)
             decision = decide(signals, policy)
@@ -336,6 +336,11 @@ class Assistant:
         if (policy.claim_check or record_check) and raw and not says_not_found(raw, REFUSAL[language]):
             p_supported, timings.claim_check = self.check_claim(messages, raw)
             signals = replace(signals, p_supported=p_supported)
+        if record_check and not policy.check and not period:
+            # Recorded only (evaluation re-decides with it): asked after the answer, so the first token is timed as
+            # the live path gives it; the check reuses the cached context either way.
+            p_answerable, timings.check = self.check(messages)
+            signals = replace(signals, p_answerable=p_answerable)
         timings.total = round(time.perf_counter() - t0, 4)
         checked, decision, stats, signals = self.verify(raw, passages, signals, language, search_q, policy=policy,
                                                         index=index)
