@@ -323,6 +323,32 @@ def test_remove_is_audited_promotes_the_copy_and_ingest_leaves_it_out(folder: Pa
     assert report.deleted_files == [str((folder / f"{LAOS}.txt").resolve())] and not (folder / f"{LAOS}.txt").exists()
 
 
+def test_a_removal_that_embeds_nothing_loads_no_embedder(tmp_path: Path) -> None:
+    """Removing an article with no copy to promote writes no vectors, so it must not need the embedder's model."""
+    s = make_settings(tmp_path)
+    store = FaissStore(s.index_dir)
+    ingest([SEEDS], s, store, FakeEmbedder(), progress=False)
+
+    class UnloadableEmbedder(FakeEmbedder):
+        @property
+        def dim(self) -> int:  # what a lazy model-backed embedder does first: load the model
+            raise RuntimeError("the embedder's model was loaded")
+
+        @dim.setter
+        def dim(self, value: int) -> None:
+            pass
+
+        def embed_passages(self, texts, show_progress=False):  # noqa: ANN001, ANN201
+            raise RuntimeError("the embedder's model was loaded")
+
+    before = store.fingerprint()
+    report = remove_articles([LAOS], s, store, UnloadableEmbedder())
+    assert report.removed == [LAOS] and report.embedded_chunks == 0
+    view = store.snapshot()
+    assert LAOS not in view.article_ids() and len(view.article_ids()) == 4
+    assert store.fingerprint() == before  # same vectors' length and build settings as before the removal
+
+
 def test_a_failed_write_leaves_no_audit_entry(tmp_path: Path) -> None:
     s = make_settings(tmp_path)
     store = FaissStore(s.index_dir)

@@ -206,7 +206,8 @@ def _commit(store: Store, settings: Settings, embedder: Embedder, keep: dict[str
     one atomic store write, recorded in the audit trail around it (see rag.access.audit: nothing that did not land
     is ever shown there). Called with the store's write lock held."""
     to_embed, copies = _mark_duplicates(keep, fresh, settings, report)
-    empty = np.zeros((0, embedder.dim), dtype=np.float32)
+    dim = _vector_length(store, embedder, bool(to_embed) or rebuild)
+    empty = np.zeros((0, dim), dtype=np.float32)
 
     def records() -> Iterator[ArticleRecord]:
         yield from (ArticleRecord(d, [], empty, [], empty) for d in copies)  # stored for "also reported by"
@@ -221,7 +222,7 @@ def _commit(store: Store, settings: Settings, embedder: Embedder, keep: dict[str
         write_id = log.begin(entries_for(actor, now_iso(), docs, old_docs, report.added, report.updated,
                                          report.relinked, report.removed, removed_note))
     try:
-        store.write(records(), report.removed, wanted_fingerprint(settings, embedder.dim), replace_all=rebuild)
+        store.write(records(), report.removed, wanted_fingerprint(settings, dim), replace_all=rebuild)
     except BaseException:
         if log is not None:
             log.settle()  # landed or not, as the store says
@@ -230,6 +231,13 @@ def _commit(store: Store, settings: Settings, embedder: Embedder, keep: dict[str
         log.finish(write_id, landed=True)
     report.wrote_index = True
     _count(store, report)
+
+
+def _vector_length(store: Store, embedder: Embedder, embeds: bool) -> int:
+    """The vectors' length: the index's own when nothing is embedded (a removal that promotes no copy then loads no
+    embedder model), else the embedder's."""
+    have = None if embeds else store.fingerprint()
+    return int(have["dim"]) if have else embedder.dim
 
 
 def _count(store: Store, report: IngestReport) -> None:
