@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     # 40 unanswerable questions for 6 more of 60 answerable ones, 5 of them wrong answers; on the untouched FacQA
     # valid 5 more of 30 for 4 more right answers lost, key facts 0.683 -> 0.650; no change on dev-a or dev-b)
     verify_cited_subjects: bool = False
+    # ... and an answer whose cited passages (what the model read) name none of them, when it names two or more
+    # (FacQA train: 4 more of 40 unanswerable refused, one wrong answer refused, no right one lost)
+    verify_cited_passages: bool = True
 
     # Generator: "qwen2.5-coder-1.5b" (default), "smollm2-135m" (tiny, for tests), a .gguf path,
     # "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub): backend "llama_cpp"; or the address of any

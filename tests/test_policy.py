@@ -122,6 +122,34 @@ def test_the_cited_articles_are_read_whole_for_the_subjects() -> None:
     assert a.cited_missing([], "Siapa Raja Nepal?", "id", [p], s, index) is None
     assert a.cited_missing(cite, "Siapa Raja Nepal?", "id", [p], Signals(subjects=0), index) is None
 
+def test_an_answer_read_off_a_passage_naming_none_of_the_subjects_is_refused() -> None:
+    cited = Signals(evidence_score=0.99, subjects=3, missing_subjects=(), cited=True)
+    off = replace(cited, cited_passages_missing=("Blora", "2005", "2010"))  # "Bupati Kolaka ..." for Blora
+    assert decide(off, POLICY).reason is Reason.CITED_OFF_SUBJECT  # on by default
+    assert decide(off, replace(POLICY, refuse_off_subject_passages=False)).answer
+    assert decide(replace(cited, cited_passages_missing=("Blora", "2005")), POLICY).answer  # names one of them
+    assert decide(replace(cited, cited_passages_missing=("Blora", "Blora", "2005")), POLICY).answer  # twice is one
+    assert decide(replace(cited, cited_passages_missing=None), POLICY).answer  # nothing cited: nothing to read
+    assert decide(Signals(subjects=0, cited_passages_missing=(), cited=True), POLICY).answer  # asks about no name
+    one = Signals(evidence_score=0.99, subjects=1, cited_passages_missing=("WHO",), cited=True)
+    assert decide(one, POLICY).answer  # one subject: often left to the sentences around the window
+    assert decide(replace(off, said_not_found=True), POLICY).reason is Reason.MODEL_SAID_NOT_FOUND  # the model first
+
+
+def test_the_cited_passages_are_read_as_the_model_saw_them() -> None:
+    src = Source("a1", "Bupati Kolaka Dilantik", None, "2005-08-01", "kompas.com", "a.txt")
+    p1 = Passage(source=src, start=0, end=10, text="Bupati Kolaka H Buhari Matta dilantik kemarin.", chunk_ids=["c1"], n=1)
+    p2 = Passage(source=src, start=10, end=20, text="Warga Blora menyambut bupati baru.", chunk_ids=["c2"], n=2)
+    cite = lambda *ns: [SimpleNamespace(n=n) for n in ns]  # noqa: E731
+    s = Signals(subjects=1)
+    missing = Assistant.cited_passages_missing
+    assert missing(cite(1), [p1, p2], "Siapa Bupati Blora?", s, "id") == ("Blora",)  # only what is cited counts
+    assert missing(cite(1, 2), [p1, p2], "Siapa Bupati Blora?", s, "id") == ()
+    assert missing(cite(1), [p1, p2], "Siapa yang dilantik pada Agustus 2005?", Signals(subjects=2), "id") == ()
+    assert missing([], [p1, p2], "Siapa Bupati Blora?", s, "id") is None
+    assert missing(cite(1), [p1, p2], "Siapa Bupati Blora?", Signals(subjects=0), "id") is None
+
+
 def test_the_answerability_check_refuses_below_its_threshold_and_only_when_on() -> None:
     assert decide(Signals(evidence_score=0.99, p_answerable=0.3), POLICY).reason is Reason.NOT_IN_CONTEXT
     assert decide(Signals(evidence_score=0.99, p_answerable=0.5), POLICY).answer

@@ -194,6 +194,17 @@ class Assistant:
         same = language == evidence_language(passages)
         return tuple(missing_subjects(question, texts, same_language=same))
 
+    @staticmethod
+    def cited_passages_missing(citations: list, passages: list[Passage], question: str, signals: Signals,
+                               language: str) -> tuple[str, ...] | None:
+        """The question's subjects absent from the passages the answer cites, as the model saw them (source line and
+        text); None when nothing is cited or the question names nothing to look for."""
+        cited = {c.n for c in citations}
+        texts = [f"{source_line(p)}\n{p.text}" for p in passages if p.n in cited]
+        if not texts or not signals.subjects:
+            return None
+        return tuple(missing_subjects(question, texts, same_language=language == evidence_language(passages)))
+
     def period_evidence(self, found: Retrieval, where: ArticleFilter, index: StoreReader) -> list[Passage]:
         """For a question about a period: the openings of the period's articles, best retrieved first, then by date."""
         ranked = list(dict.fromkeys(index.chunk(pos).article_id for pos, _ in found.ranked))
@@ -232,6 +243,7 @@ class Assistant:
             invented_figures=tuple(unsupported_figures(checked.text, seen)),
             unsupported_names=tuple(names.unsupported),
             cited=bool(checked.citations),
+            cited_passages_missing=self.cited_passages_missing(checked.citations, passages, question, signals, language),
         )
         if (policy or self.policy).refuse_off_subject_citations:  # off by default: no article reads on the answer path
             signals = replace(signals, cited_missing_subjects=self.cited_missing(

@@ -24,7 +24,7 @@ class Reason(str, Enum):
     UNSUPPORTED_LANGUAGE = "unsupported_language"
     WEAK_EVIDENCE = "weak_evidence"
     SUBJECT_NOT_FOUND = "subject_not_found"  # a name or figure the question asks about is in none of the evidence
-    CITED_OFF_SUBJECT = "cited_off_subject"  # the articles the answer cites lack most of the question's subjects
+    CITED_OFF_SUBJECT = "cited_off_subject"  # what the answer cites lacks the question's subjects (see decide)
     MODEL_LIKELY_REFUSES = "model_likely_refuses"  # first-token refusal probability over the threshold
     MODEL_SAID_NOT_FOUND = "model_said_not_found"
     INVENTED_FIGURE = "invented_figure"
@@ -44,6 +44,7 @@ class Signals:
     subjects: int | None = None  # how many names and figures the question asks about
     missing_subjects: tuple[str, ...] = ()  # those found in none of the evidence
     cited_missing_subjects: tuple[str, ...] | None = None  # those absent from the whole articles the answer cites
+    cited_passages_missing: tuple[str, ...] | None = None  # those absent from the passages the answer cites
     p_refuse: float | None = None  # the model's probability of starting the refusal sentence
     refusal_set_aside: bool | None = None  # the refusal was the likeliest first token but under p_refuse_max: answered
     p_answerable: float | None = None  # the answerability check: P(yes) of "does the context state the answer?"
@@ -77,6 +78,7 @@ class Policy:
     refuse_unsupported_names: bool = True
     refuse_missing_subjects: bool = True
     refuse_off_subject_citations: bool = False  # the subject rule again, on the whole articles the answer cites
+    refuse_off_subject_passages: bool = True  # the passages the answer cites name none of the question's subjects
     check: bool = False  # use the answerability check
     claim_check: bool = False  # use the claim check
     claim_min: float = 0.5  # refuse when the claim check's P(yes) is below this
@@ -89,6 +91,7 @@ class Policy:
                    evidence_soft=st.gate_evidence_soft, check=st.answer_check, check_min=st.check_min,
                    refuse_unsupported_names=st.verify_names, refuse_missing_subjects=st.verify_subjects,
                    refuse_off_subject_citations=st.verify_cited_subjects,
+                   refuse_off_subject_passages=st.verify_cited_passages,
                    claim_check=st.claim_check, claim_min=st.claim_min)
 
 
@@ -124,6 +127,19 @@ def cited_off_subject(s: Signals) -> bool:
     return most_missing(s.cited_missing_subjects, s.subjects)
 
 
+def cited_passages_off_subject(s: Signals) -> bool:
+    """The passages the answer cites (as the model saw them) name none of the question's two or more subjects: the
+    answer was read off a passage about something else ("Bupati Kolaka" for "Bupati Blora periode 2005-2010").
+
+    Every subject, not most: a passage that names one of them is about the question's topic, and on FacQA train a
+    rule on most refused 6 answerable questions for 9 unanswerable ones. Two or more, as for most_missing: a passage
+    often leaves its one subject to the sentences around it (a right answer about WHO cited a window naming
+    "kantor pusat" only), and on FacQA train the rule on one subject as well cost that right answer for 4 more
+    unanswerable questions refused."""
+    missing = set(s.cited_passages_missing or ())
+    return (s.subjects or 0) >= 2 and s.cited_passages_missing is not None and len(missing) >= (s.subjects or 0)
+
+
 def decide(s: Signals, policy: Policy) -> Decision:
     """Apply the checks in order; the first that fails decides the refusal reason."""
     if not s.language_supported:
@@ -142,6 +158,8 @@ def decide(s: Signals, policy: Policy) -> Decision:
         return Decision(False, Reason.EMPTY_ANSWER)
     if s.said_not_found:
         return Decision(False, Reason.MODEL_SAID_NOT_FOUND)
+    if policy.refuse_off_subject_passages and cited_passages_off_subject(s):
+        return Decision(False, Reason.CITED_OFF_SUBJECT)
     if policy.refuse_off_subject_citations and cited_off_subject(s):
         return Decision(False, Reason.CITED_OFF_SUBJECT)
     if policy.claim_check and s.p_supported is not None and s.p_supported < policy.claim_min:
