@@ -122,6 +122,7 @@ def test_the_cited_articles_are_read_whole_for_the_subjects() -> None:
     assert a.cited_missing([], "Siapa Raja Nepal?", "id", [p], s, index) is None
     assert a.cited_missing(cite, "Siapa Raja Nepal?", "id", [p], Signals(subjects=0), index) is None
 
+
 def test_an_answer_read_off_a_passage_naming_none_of_the_subjects_is_refused() -> None:
     cited = Signals(evidence_score=0.99, subjects=3, missing_subjects=(), cited=True)
     off = replace(cited, cited_passages_missing=("Blora", "2005", "2010"))  # "Bupati Kolaka ..." for Blora
@@ -143,11 +144,11 @@ def test_the_cited_passages_are_read_as_the_model_saw_them() -> None:
     cite = lambda *ns: [SimpleNamespace(n=n) for n in ns]  # noqa: E731
     s = Signals(subjects=1)
     missing = Assistant.cited_passages_missing
-    assert missing(cite(1), [p1, p2], "Siapa Bupati Blora?", s, "id") == ("Blora",)  # only what is cited counts
-    assert missing(cite(1, 2), [p1, p2], "Siapa Bupati Blora?", s, "id") == ()
-    assert missing(cite(1), [p1, p2], "Siapa yang dilantik pada Agustus 2005?", Signals(subjects=2), "id") == ()
-    assert missing([], [p1, p2], "Siapa Bupati Blora?", s, "id") is None
-    assert missing(cite(1), [p1, p2], "Siapa Bupati Blora?", Signals(subjects=0), "id") is None
+    assert missing(cite(1), [p1, p2], "Siapa Bupati Blora?", s, True) == ("Blora",)  # only what is cited counts
+    assert missing(cite(1, 2), [p1, p2], "Siapa Bupati Blora?", s, True) == ()
+    assert missing(cite(1), [p1, p2], "Siapa yang dilantik pada Agustus 2005?", Signals(subjects=2), True) == ()
+    assert missing([], [p1, p2], "Siapa Bupati Blora?", s, True) is None
+    assert missing(cite(1), [p1, p2], "Siapa Bupati Blora?", Signals(subjects=0), True) is None
 
 
 def test_the_answerability_check_refuses_below_its_threshold_and_only_when_on() -> None:

@@ -35,7 +35,7 @@ from rag.access.audit import Actor, cli_actor
 from rag.ingest.run import IngestReport, check_compatible, ingest, remove_articles
 from rag.answer.language import REFUSAL, SUPPORTED, UNSUPPORTED_REPLY, detect_language
 from rag.answer.policy import Decision, Policy, Reason, Signals, decide
-from rag.answer.prompt import CHECK_OPTIONS, build_messages, check_messages, claim_messages, source_line
+from rag.answer.prompt import CHECK_OPTIONS, as_seen, build_messages, check_messages, claim_messages
 from rag.answer.retrieve import Retrieval, retrieve
 from rag.settings import Settings
 from rag.text import strip_markers
@@ -196,14 +196,14 @@ class Assistant:
 
     @staticmethod
     def cited_passages_missing(citations: list, passages: list[Passage], question: str, signals: Signals,
-                               language: str) -> tuple[str, ...] | None:
-        """The question's subjects absent from the passages the answer cites, as the model saw them (source line and
-        text); None when nothing is cited or the question names nothing to look for."""
+                               same_language: bool) -> tuple[str, ...] | None:
+        """The question's subjects absent from the passages the answer cites, as the model saw them; None when nothing
+        is cited or the question names nothing to look for."""
         cited = {c.n for c in citations}
-        texts = [f"{source_line(p)}\n{p.text}" for p in passages if p.n in cited]
+        texts = [as_seen(p) for p in passages if p.n in cited]
         if not texts or not signals.subjects:
             return None
-        return tuple(missing_subjects(question, texts, same_language=language == evidence_language(passages)))
+        return tuple(missing_subjects(question, texts, same_language=same_language))
 
     def period_evidence(self, found: Retrieval, where: ArticleFilter, index: StoreReader) -> list[Passage]:
         """For a question about a period: the openings of the period's articles, best retrieved first, then by date."""
@@ -222,8 +222,9 @@ class Assistant:
         """After generation: names respelled where the model misspelt the evidence's (faithful), markers checked (or
         re-attributed by code), figures and names checked against what the model saw; the policy decides."""
         stats = Attribution()
-        seen = [f"{source_line(p)}\n{p.text}" for p in passages] + [question]  # everything the model was shown
-        names = check_names(raw, seen + list(REFUSAL.values()), same_language=language == evidence_language(passages))
+        seen = [as_seen(p) for p in passages] + [question]  # everything the model was shown
+        same = language == evidence_language(passages)
+        names = check_names(raw, seen + list(REFUSAL.values()), same_language=same)
         if faithful:
             raw = names.text  # near-miss names respelled as the evidence spells them
         if attribution if attribution is not None else self.settings.attribution:
@@ -243,7 +244,7 @@ class Assistant:
             invented_figures=tuple(unsupported_figures(checked.text, seen)),
             unsupported_names=tuple(names.unsupported),
             cited=bool(checked.citations),
-            cited_passages_missing=self.cited_passages_missing(checked.citations, passages, question, signals, language),
+            cited_passages_missing=self.cited_passages_missing(checked.citations, passages, question, signals, same),
         )
         if (policy or self.policy).refuse_off_subject_citations:  # off by default: no article reads on the answer path
             signals = replace(signals, cited_missing_subjects=self.cited_missing(
@@ -298,7 +299,7 @@ class Assistant:
         scored = [p.scores["evidence"] for p in passages if "evidence" in p.scores]  # none for chunk evidence
         same = not passages or language == evidence_language(passages)
         missing = () if period else tuple(
-            missing_subjects(search_q, [f"{source_line(p)}\n{p.text}" for p in passages], same_language=same))
+            missing_subjects(search_q, [as_seen(p) for p in passages], same_language=same))
         signals = Signals(weak_evidence=weak, evidence_score=max(scored, default=None),
                           subjects=0 if period else len(question_subjects(search_q, same_language=same)),
                           missing_subjects=missing)

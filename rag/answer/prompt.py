@@ -58,6 +58,11 @@ def source_line(p: Passage, with_title: bool = True) -> str:
     return ", ".join(x for x in ((title if with_title else None), s.site, s.date) if x)
 
 
+def as_seen(p: Passage) -> str:
+    """A passage as the checks read what the model was shown: its source line (title, site, date), then its text."""
+    return f"{source_line(p)}\n{p.text}"
+
+
 def format_passage(p: Passage, with_title: bool = True, numbered: bool = True) -> str:
     """One passage under its source line (the title only where the article first appears)."""
     head = f"({source_line(p, with_title)})"
