@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     # ... and an answer whose cited passages (what the model read) name none of them, when it names two or more
     # (FacQA train: 4 more of 40 unanswerable refused, one wrong answer refused, no right one lost)
     verify_cited_passages: bool = True
+    # An answer that only repeats the question, or answers "how many / how much" with no figure, is refused
+    # (rag.answer.shape; checked by code, no threshold)
+    verify_shape: bool = True
 
     # Generator: "qwen2.5-coder-1.5b" (default), "smollm2-135m" (tiny, for tests), a .gguf path,
     # "hf:OWNER/REPO/FILE.gguf" (needs internet and huggingface_hub): backend "llama_cpp"; or the address of any

@@ -1,4 +1,4 @@
-"""Text conventions shared by every layer: citation markers, sentence spans and month names.
+"""Text conventions shared by every layer: citation markers, sentence spans, month names and stopwords.
 
 A citation marker is written `[2]` (`format_marker`). Models also write `[1, 3]`, `[2; 4]` or `[passage 2]`;
 `MARKER` reads all of these. Once an answer is checked it holds only the plain form, which `PLAIN_MARKER` reads.
@@ -7,6 +7,7 @@ A citation marker is written `[2]` (`format_marker`). Models also write `[1, 3]`
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Any marker a model writes: "[2]", "[ 1, 3 ]", "[2; 4]", "[passage 2]", "[Sumber 1]" (the label word, the numbers).
 MARKER = re.compile(
@@ -16,6 +17,15 @@ MARKER = re.compile(
 PLAIN_MARKER = re.compile(r"\[(\d+)\]")
 _LEADING_PLAIN = re.compile(rf"^(?:\s*{PLAIN_MARKER.pattern})+\s*")
 _NUMBER_SEPARATOR = re.compile(r"\s*[,;]\s*")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """Indonesian (Sastrawi) and English (bm25s) stopwords: words that name nothing and add no content."""
+    from bm25s.stopwords import STOPWORDS_EN
+    from Sastrawi.StopWordRemover.StopWordRemoverFactory import StopWordRemoverFactory
+
+    return frozenset(StopWordRemoverFactory().get_stop_words()) | frozenset(STOPWORDS_EN)
 
 
 def format_marker(n: int) -> str:

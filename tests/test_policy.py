@@ -171,3 +171,14 @@ def test_the_default_policy_matches_the_default_settings() -> None:
     changed = Settings(gate=False, gate_p_refuse=0.7, answer_check=True, verify_names=False, claim_min=0.6)
     assert Policy.from_settings(changed) == Policy(gate=False, p_refuse_max=0.7, check=True,
                                                    refuse_unsupported_names=False, claim_min=0.6)
+
+
+def test_an_answer_of_the_wrong_shape_is_refused_after_the_models_own_refusal() -> None:
+    done = dict(evidence_score=0.95, p_refuse=0.05, cited=True)
+    assert decide(Signals(**done, repeats_question=True), POLICY).reason is Reason.REPEATS_QUESTION
+    assert decide(Signals(**done, lacks_figure=True), POLICY).reason is Reason.NO_FIGURE
+    assert decide(Signals(**done, lacks_figure=True, said_not_found=True), POLICY).reason \
+        is Reason.MODEL_SAID_NOT_FOUND
+    off = replace(POLICY, refuse_off_shape=False)
+    assert decide(Signals(**done, repeats_question=True, lacks_figure=True), off).answer
+    assert not Policy.from_settings(Settings(verify_shape=False)).refuse_off_shape

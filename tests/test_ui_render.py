@@ -106,10 +106,11 @@ def test_each_refusal_reason_says_why_in_words() -> None:
     p = passage(1)
     said = {reason: render.answer(1, result(REFUSAL["id"], [p], [], refused=True, refusal_reason=reason))
             for reason in (Reason.SUBJECT_NOT_FOUND, Reason.UNSUPPORTED_NAME, Reason.INVENTED_FIGURE,
-                           Reason.MODEL_SAID_NOT_FOUND)}
+                           Reason.MODEL_SAID_NOT_FOUND, Reason.REPEATS_QUESTION, Reason.NO_FIGURE)}
     assert "yang ditanyakan tidak ada" in said[Reason.SUBJECT_NOT_FOUND]
     assert "tidak ada di artikel" in said[Reason.UNSUPPORTED_NAME] and "tidak ada di artikel" in said[Reason.INVENTED_FIGURE]
     assert "Model tidak menemukan" in said[Reason.MODEL_SAID_NOT_FOUND]
+    assert "mengulang pertanyaan" in said[Reason.REPEATS_QUESTION] and "angka" in said[Reason.NO_FIGURE]
 
 
 def test_uncited_answer_says_so() -> None:

@@ -29,6 +29,8 @@ TEXT: dict[str, dict[str, str]] = {
         "reason_subject": "Nama atau angka yang ditanyakan tidak ada di bagian artikel yang ditemukan.",
         "reason_unverified": "Jawaban model memuat nama atau angka yang tidak ada di artikel, jadi tidak ditampilkan.",
         "reason_off_subject": "Jawaban model diambil dari artikel tentang hal lain, jadi tidak ditampilkan.",
+        "reason_shape": "Jawaban model hanya mengulang pertanyaan atau tidak memuat angka yang ditanyakan, jadi tidak "
+                        "ditampilkan.",
         "uncited_title": "Jawaban tanpa kutipan",
         "sources": "Sumber",
         "open": "Buka artikel asli",
@@ -67,6 +69,7 @@ TEXT: dict[str, dict[str, str]] = {
         "reason_subject": "The names or figures the question asks about are in none of the passages found.",
         "reason_unverified": "The model's answer named a figure or name the articles do not contain, so it is withheld.",
         "reason_off_subject": "The model's answer came from an article about something else, so it is withheld.",
+        "reason_shape": "The model's answer only repeated the question or gave no figure for it, so it is withheld.",
         "uncited_title": "Answer without citations",
         "sources": "Sources",
         "open": "Open original article",

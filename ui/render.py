@@ -133,7 +133,8 @@ def _by_article(citations: list[Citation]) -> list[tuple[Citation, list[int]]]:
 
 REASON_LABEL = {Reason.WEAK_EVIDENCE: "reason_weak", Reason.SUBJECT_NOT_FOUND: "reason_subject",
                 Reason.INVENTED_FIGURE: "reason_unverified", Reason.UNSUPPORTED_NAME: "reason_unverified",
-                Reason.NOT_SUPPORTED: "reason_unverified", Reason.CITED_OFF_SUBJECT: "reason_off_subject"}  # every other refusal: the model found no answer
+                Reason.NOT_SUPPORTED: "reason_unverified", Reason.CITED_OFF_SUBJECT: "reason_off_subject",
+                Reason.REPEATS_QUESTION: "reason_shape", Reason.NO_FIGURE: "reason_shape"}  # every other refusal: the model found no answer
 
 
 def answer(turn: int, result: AskResult) -> str:

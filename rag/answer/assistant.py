@@ -37,6 +37,7 @@ from rag.answer.language import REFUSAL, SUPPORTED, UNSUPPORTED_REPLY, detect_la
 from rag.answer.policy import Decision, Policy, Reason, Signals, decide
 from rag.answer.prompt import CHECK_OPTIONS, as_seen, build_messages, check_messages, claim_messages
 from rag.answer.retrieve import Retrieval, retrieve
+from rag.answer.shape import lacks_figure, repeats_question
 from rag.settings import Settings
 from rag.text import strip_markers
 from rag.types import ArticleFilter, Passage
@@ -241,6 +242,8 @@ class Assistant:
             signals, answer_empty=not raw, said_not_found=bool(raw) and says_not_found(raw, REFUSAL[language]),
             # A figure or name is unsupported when the model saw it nowhere: not in the passages, their source lines
             # (titles, sites, article dates), or the question.
+            repeats_question=bool(raw) and repeats_question(raw, question),
+            lacks_figure=bool(raw) and lacks_figure(raw, question),
             invented_figures=tuple(unsupported_figures(checked.text, seen)),
             unsupported_names=tuple(names.unsupported),
             cited=bool(checked.citations),

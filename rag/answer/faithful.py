@@ -19,10 +19,9 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Iterator
 
-from rag.text import MONTHS, is_marker, strip_markers
+from rag.text import MONTHS, is_marker, stopwords, strip_markers
 
 _NUMBER = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*(?!\d)")
 _SCALE = {
@@ -113,15 +112,6 @@ def unsupported_figures(answer: str, sources: list[str]) -> list[str]:
 # ---------------------------------------------------------------- names
 
 
-@lru_cache(maxsize=1)
-def _common_words() -> frozenset[str]:
-    """Words that are capitalised only because a sentence starts with them (Indonesian and English stopwords)."""
-    from bm25s.stopwords import STOPWORDS_EN
-    from Sastrawi.StopWordRemover.StopWordRemoverFactory import StopWordRemoverFactory
-
-    return frozenset(StopWordRemoverFactory().get_stop_words()) | frozenset(STOPWORDS_EN)
-
-
 def _fold(word: str) -> str:
     word = unicodedata.normalize("NFKC", word).casefold().replace("’", "'")
     return re.sub(r"'s$", "", word)
@@ -177,7 +167,7 @@ def check_names(answer: str, sources: list[str], same_language: bool) -> NameChe
     """Snap near-miss names to the evidence's spelling and list the capitalised words found in no source."""
     folded, spelled = _vocabulary(sources)
     months = set().union(*(_months(t) for t in sources)) if sources else set()
-    common = _common_words()
+    common = stopwords()  # capitalised only because a sentence starts with them
     out = NameCheck(answer)
     pieces: list[str] = []
     cursor = 0
@@ -224,7 +214,7 @@ def question_subjects(question: str, same_language: bool = True) -> list[str]:
     """The distinct names and figures a question asks about: capitalised words after the first (not common words),
     and figures ("Siapa Bupati Blora periode 2005-2010?" -> Bupati, Blora, 2005, 2010); asked in another language
     than the evidence's, only its acronyms and figures ("Lao Minister" is "Menteri Laos" there)."""
-    common = _common_words()
+    common = stopwords()  # capitalised only because a sentence starts with them
     words = list(_TOKEN.finditer(question))
     names = [m.group() for i, m in enumerate(words)
              if i and m.group()[:1].isupper() and not any(ch.isdigit() for ch in m.group())

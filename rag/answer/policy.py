@@ -27,6 +27,8 @@ class Reason(str, Enum):
     CITED_OFF_SUBJECT = "cited_off_subject"  # what the answer cites lacks the question's subjects (see decide)
     MODEL_LIKELY_REFUSES = "model_likely_refuses"  # first-token refusal probability over the threshold
     MODEL_SAID_NOT_FOUND = "model_said_not_found"
+    REPEATS_QUESTION = "repeats_question"  # the answer says nothing the question does not (rag.answer.shape)
+    NO_FIGURE = "no_figure"  # a how-many / how-much question answered without a figure
     INVENTED_FIGURE = "invented_figure"
     UNSUPPORTED_NAME = "unsupported_name"  # a name in the answer is in none of the evidence the model saw
     NOT_IN_CONTEXT = "not_in_context"  # the answerability check: the model judges the context does not state it
@@ -51,6 +53,8 @@ class Signals:
     p_supported: float | None = None  # the claim check: P(yes) of "is this statement (the answer) supported?"
     answer_empty: bool | None = None
     said_not_found: bool | None = None
+    repeats_question: bool | None = None  # every content word of the answer is in the question
+    lacks_figure: bool | None = None  # the question asks for a quantity and the answer writes no figure
     invented_figures: tuple[str, ...] = ()
     unsupported_names: tuple[str, ...] = ()
     cited: bool | None = None  # at least one verified citation
@@ -79,6 +83,7 @@ class Policy:
     refuse_missing_subjects: bool = True
     refuse_off_subject_citations: bool = False  # the subject rule again, on the whole articles the answer cites
     refuse_off_subject_passages: bool = True  # the passages the answer cites name none of the question's subjects
+    refuse_off_shape: bool = True  # an answer that repeats the question, or gives no figure for a quantity
     check: bool = False  # use the answerability check
     claim_check: bool = False  # use the claim check
     claim_min: float = 0.5  # refuse when the claim check's P(yes) is below this
@@ -91,7 +96,7 @@ class Policy:
                    evidence_soft=st.gate_evidence_soft, check=st.answer_check, check_min=st.check_min,
                    refuse_unsupported_names=st.verify_names, refuse_missing_subjects=st.verify_subjects,
                    refuse_off_subject_citations=st.verify_cited_subjects,
-                   refuse_off_subject_passages=st.verify_cited_passages,
+                   refuse_off_subject_passages=st.verify_cited_passages, refuse_off_shape=st.verify_shape,
                    claim_check=st.claim_check, claim_min=st.claim_min)
 
 
@@ -158,6 +163,10 @@ def decide(s: Signals, policy: Policy) -> Decision:
         return Decision(False, Reason.EMPTY_ANSWER)
     if s.said_not_found:
         return Decision(False, Reason.MODEL_SAID_NOT_FOUND)
+    if policy.refuse_off_shape and s.repeats_question:
+        return Decision(False, Reason.REPEATS_QUESTION)
+    if policy.refuse_off_shape and s.lacks_figure:
+        return Decision(False, Reason.NO_FIGURE)
     if policy.refuse_off_subject_passages and cited_passages_off_subject(s):
         return Decision(False, Reason.CITED_OFF_SUBJECT)
     if policy.refuse_off_subject_citations and cited_off_subject(s):

@@ -96,7 +96,7 @@ def row_policy(policy: Policy, v: Variant) -> Policy:
     """The live policy with this row's switches."""
     return replace(policy, gate=v.gate, check=v.check, refuse_invented_figures=v.verify,
                    refuse_unsupported_names=v.verify, refuse_missing_subjects=v.verify,
-                   refuse_off_subject_passages=v.verify)
+                   refuse_off_subject_passages=v.verify, refuse_off_shape=v.verify)
 
 
 def derive(assistant: Any, generated: Any, q: Question, v: Variant, policy: Policy) -> Any:

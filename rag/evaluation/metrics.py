@@ -6,11 +6,10 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from functools import lru_cache
 from typing import Any, Iterable
 
 from rag.answer.language import UNCITED_NOTE
-from rag.text import parse_plain_markers, strip_unlabelled_markers
+from rag.text import parse_plain_markers, stopwords, strip_unlabelled_markers
 from rag.types import Passage
 
 RETRIEVAL_K = 5  # retrieval metrics look at (at least) this many passages, whatever top_k the model gets
@@ -46,15 +45,6 @@ def ndcg_at_k(ranking: list[str], gold: Iterable[str], k: int) -> float:
 
 
 # ---------------------------------------------------------------- answer metrics
-
-
-@lru_cache(maxsize=1)
-def stopwords() -> frozenset[str]:
-    """Indonesian (Sastrawi) and English (bm25s) stopwords, dropped by default before token F1."""
-    from bm25s.stopwords import STOPWORDS_EN
-    from Sastrawi.StopWordRemover.StopWordRemoverFactory import StopWordRemoverFactory
-
-    return frozenset(StopWordRemoverFactory().get_stop_words()) | frozenset(STOPWORDS_EN)
 
 
 def strip_answer(text: str) -> str:

@@ -75,7 +75,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "model_refusals": sum(1 for r in ok if r.get("refusal_reason") in (
                 "model_likely_refuses", "model_said_not_found", "not_in_context", "empty_answer")),
             "verification_refusals": sum(1 for r in ok if r.get("refusal_reason") in (
-                "subject_not_found", "invented_figure", "unsupported_name", "not_supported")),
+                "subject_not_found", "cited_off_subject", "invented_figure", "unsupported_name", "not_supported",
+                "repeats_question", "no_figure")),
         },
         "speed": speed,
         "by_type": by("type"),
