@@ -143,3 +143,17 @@ def test_prompt_rate_is_the_prompt_over_the_time_from_retrieval_to_the_first_tok
                                                  "prompt_tok_s_p50": 140.0, "n_answerable": 1,
                                                  "n_near_topic": 0, "n_unanswerable": 1}}, "questions": 2})
     assert "| prompt tok/s (p50) |" in table.splitlines()[0] and table.splitlines()[2].endswith("| 2.00 | 140 |")
+
+
+def test_wrong_answers_shown_counts_answers_that_are_not_right_and_not_refusals() -> None:
+    qs = [Question("a", "q", True, key_facts=["x"]), Question("b", "q", True, key_facts=["x"]),
+          Question("c", "q", True, key_facts=["x"]), Question("u", "q", False), Question("v", "q", False)]
+    base = {"prompt_tokens": 1, "first_token_s": 1.0}
+    scores = [{**base, "refused": False, "key_facts": 1.0},  # right
+              {**base, "refused": False, "key_facts": 0.0},  # answered wrong
+              {**base, "refused": True, "key_facts": 0.0},  # refused: not shown
+              {**base, "refused": False},  # an unanswerable question answered
+              {**base, "refused": True}]
+    row = ablation.summarise(qs, scores)
+    assert row["wrong_answers"] == pytest.approx(2 / 5) and row["false_refusal"] == pytest.approx(1 / 3)
+    assert "| wrong answers shown |" in ablation.render({"table": {"default": row}, "questions": 5}).splitlines()[0]

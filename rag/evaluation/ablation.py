@@ -152,6 +152,10 @@ def summarise(questions: list[Question], scores: list[dict[str, Any]]) -> dict[s
     near = [s for q, s in pairs if not q.answerable and q.near_topic]
     unanswerable = [s for q, s in pairs if not q.answerable]
     flat = lambda key: [x for s in answerable for x in s.get(key, [])]  # noqa: E731
+    # An answer shown that is not right: an answerable question answered without every key fact, or an
+    # unanswerable one answered. A refusal of a wrong answer raises "false refusal" and lowers this.
+    wrong = [not s["refused"] and (not q.answerable or s["key_facts"] < 1) for q, s in pairs
+             if not q.answerable or s.get("key_facts") is not None]
     return {
         "key_facts": mean(s.get("key_facts") for s in answerable),
         "key_facts_half": mean(s.get("key_facts_half") for s in answerable),
@@ -160,6 +164,7 @@ def summarise(questions: list[Question], scores: list[dict[str, Any]]) -> dict[s
         "near_topic_refusal": mean(s["refused"] for s in near),
         "unanswerable_refusal": mean(s["refused"] for s in unanswerable),
         "false_refusal": mean(s["refused"] for s in answerable),
+        "wrong_answers": mean(wrong),
         "right_article": mean(flat("right_article")),
         "support_precision": mean(flat("support_ok")),
         "prompt_tokens_p50": percentile([s["prompt_tokens"] for s in scores], 50),
@@ -329,16 +334,17 @@ def render(result: dict[str, Any]) -> str:
     table = result["table"]
     base = next((row for name, row in table.items() if name.startswith("naive")), None)
     head = ("| variant | key facts | vs baseline | key facts (half the words) | token F1 | near-topic refusal "
-            "| all-unanswerable refusal | false refusal | citation → right article | supporting sentence precision "
-            "| answers ≤ 3 words | prompt tokens (p50) | first token s (p50) | prompt tok/s (p50) |")
-    lines = [head, "|" + "---|" * 14]
+            "| all-unanswerable refusal | false refusal | wrong answers shown | citation → right article "
+            "| supporting sentence precision | answers ≤ 3 words | prompt tokens (p50) | first token s (p50) "
+            "| prompt tok/s (p50) |")
+    lines = [head, "|" + "---|" * 15]
     for name, row in table.items():
         ratio = (row["key_facts"] / base["key_facts"]) if base and base["key_facts"] and row["key_facts"] is not None else None
         lines.append(
             f"| {name} | {_f(row['key_facts'])} | {_f(ratio, 2) + '×' if ratio else '—'} | "
             f"{_f(row.get('key_facts_half'))} | {_f(row.get('token_f1'))} | "
             f"{_f(row['near_topic_refusal'])} | {_f(row['unanswerable_refusal'])} | {_f(row['false_refusal'])} | "
-            f"{_f(row['right_article'])} | {_f(row['support_precision'])} | {_f(row.get('short_answers'))} | "
+            f"{_f(row.get('wrong_answers'))} | {_f(row['right_article'])} | {_f(row['support_precision'])} | {_f(row.get('short_answers'))} | "
             f"{_f(row['prompt_tokens_p50'], 0)} | {_f(row['first_token_p50'], 2)} | "
             f"{_f(row.get('prompt_tok_s_p50'), 0)} |"
         )
