@@ -43,6 +43,8 @@ def test_not_found_replies_are_recognised() -> None:
     assert says_not_found(REFUSAL["id"], REFUSAL["id"])
     assert says_not_found("Informasi tersebut tidak ditemukan dalam bagian yang diberikan.", REFUSAL["id"])
     assert says_not_found("The passages do not contain this information.", REFUSAL["en"])
+    assert says_not_found("Sebenarnya, artikel tersebut tidak mengandung jawaban yang spesifik tentang itu.", REFUSAL["id"])
+    assert not says_not_found("Produk itu tidak mengandung babi.", REFUSAL["id"])  # an answer that says "contains no"
     assert not says_not_found("Menteri Laos adalah Boviengkham Vongdara [1].", REFUSAL["id"])
 
 
