@@ -12,7 +12,8 @@ from rag.text import (
 from rag.types import Citation, Passage
 
 _REFUSAL_PATTERNS = re.compile(
-    r"tidak (ditemukan|terdapat|disebutkan|dijelaskan|ada informasi)|tidak memuat|tidak mengandung (jawaban|informasi|keterangan)"
+    r"tidak (ditemukan|terdapat|disebutkan|dijelaskan|ada informasi)|tidak memuat"
+    r"|tidak mengandung (jawaban|informasi|keterangan)"
     r"|informasi .{0,30}tidak (ada|tersedia)"
     r"|tidak (ada|terdapat|disebutkan) (di|dalam) konteks|bukan berdasarkan konteks"
     r"|not (found|mentioned|stated|provided|contain)|do(es)? not (contain|mention|provide|say)|no information"
