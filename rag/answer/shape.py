@@ -24,17 +24,23 @@ _POLAR = frozenset({"ya", "iya", "tidak", "tak", "bukan", "benar", "belum", "sud
 
 
 def _words(text: str) -> list[str]:
-    return [w.casefold() for w in _WORDS.findall(strip_markers(text, " "))]
+    return _WORDS.findall(strip_markers(text, " "))
+
+
+def _adds_nothing(word: str, asked: set[str], stop: frozenset[str]) -> bool:
+    """A word the question already has, or a function word (an acronym such as WHO, AS or ITU is never one)."""
+    f = word.casefold()
+    return f in asked or (f in stop and not (word.isupper() and len(word) >= 2))
 
 
 def repeats_question(answer: str, question: str) -> bool:
     """True when every content word of the answer is already in the question (and it is no yes/no or choice reply)."""
     words = _words(answer)
-    if not words or _POLAR & set(words) or _CHOICE.search(question):
+    if not words or _POLAR & {w.casefold() for w in words} or _CHOICE.search(question):
         return False
-    asked = set(_words(question))
+    asked = {w.casefold() for w in _words(question)}
     stop = stopwords()
-    return all(w in asked or w in stop for w in words)
+    return all(_adds_nothing(w, asked, stop) for w in words)
 
 
 def asks_quantity(question: str) -> bool:
