@@ -19,6 +19,10 @@ def test_one_new_content_word_is_an_answer() -> None:
     assert not repeats_question("Sharapova meninggalkan Rusia pada umur 9 tahun [1].", SHARAPOVA)
     assert not repeats_question("Rusia", SHARAPOVA)
     assert not repeats_question("Pada 19 Oktober [1].", "Kapan Dewa Beratha menyatakannya?")  # a figure is content
+    # a figure written as a word is content, though Sastrawi lists satu ... lima as stopwords
+    assert not repeats_question("Ada lima partai yang lolos dari hasil pemilu Jerman 2002.",
+                                "Dari hasil pemilu Jerman 2002, ada berapakah partai yang lolos?")
+    assert repeats_question("Hasil pemilu Jerman 2002 [1].", "Dari hasil pemilu Jerman 2002, ada berapakah partai?")
     # an acronym that is also a function word (who, as, itu) is content when written as one
     assert not repeats_question("Organisasi Kesehatan Dunia (WHO) [1].", "Apa nama organisasi kesehatan dunia?")
     assert not repeats_question("AS [2].", "Negara mana yang diberi waktu enam bulan?")

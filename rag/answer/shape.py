@@ -38,6 +38,9 @@ def repeats_question(answer: str, question: str) -> bool:
     words = _words(answer)
     if not words or _POLAR & {w.casefold() for w in words} or _CHOICE.search(question):
         return False
+    known = set().union(*figures(question).values())
+    if any(not values & known for values in figures(answer).values()):
+        return False  # a figure the question does not have ("lima" is a Sastrawi stopword, yet it answers "berapa")
     asked = {w.casefold() for w in _words(question)}
     stop = stopwords()
     return all(_adds_nothing(w, asked, stop) for w in words)
