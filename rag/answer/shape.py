@@ -3,7 +3,8 @@
 - It says something the question does not: an answer whose every content word is already in the question ("Negara
   apakah yang ditinggalkan Maria Sharapova ...?" -> "Maria Sharapova ditinggalkan pada umur 9 tahun ...") repeats
   the question and answers nothing. A yes/no reply ("Ya, ...", "Tidak, ...") and a choice between options the
-  question names ("A atau B?") may rightly use only the question's words, so they are not echoes.
+  question names ("A atau B?") may rightly use only the question's words, so they are not echoes; a figure the
+  question lacks ("lima") and an acronym ("WHO") are content even where a stopword list holds the same word.
 - A question about a quantity ("berapa", "how many") is answered with a figure, in digits or words: "Singapura telah
   mempersiapkan dana untuk ..." answers "Berapa dana ...?" with no amount.
 """
