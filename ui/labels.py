@@ -69,7 +69,8 @@ TEXT: dict[str, dict[str, str]] = {
         "reason_subject": "The names or figures the question asks about are in none of the passages found.",
         "reason_unverified": "The model's answer named a figure or name the articles do not contain, so it is withheld.",
         "reason_off_subject": "The model's answer came from an article about something else, so it is withheld.",
-        "reason_shape": "The model's answer only repeated the question or gave no figure for it, so it is withheld.",
+        "reason_shape": "The model's answer only repeated the question or gave no figure for it, "
+                        "so it is withheld.",
         "uncited_title": "Answer without citations",
         "sources": "Sources",
         "open": "Open original article",

@@ -131,10 +131,11 @@ def _by_article(citations: list[Citation]) -> list[tuple[Citation, list[int]]]:
     return [(cs[0], list(dict.fromkeys(c.n for c in cs))) for cs in groups.values()]
 
 
+# Every other refusal reads "reason_model": the model found no answer.
 REASON_LABEL = {Reason.WEAK_EVIDENCE: "reason_weak", Reason.SUBJECT_NOT_FOUND: "reason_subject",
                 Reason.INVENTED_FIGURE: "reason_unverified", Reason.UNSUPPORTED_NAME: "reason_unverified",
                 Reason.NOT_SUPPORTED: "reason_unverified", Reason.CITED_OFF_SUBJECT: "reason_off_subject",
-                Reason.REPEATS_QUESTION: "reason_shape", Reason.NO_FIGURE: "reason_shape"}  # every other refusal: the model found no answer
+                Reason.REPEATS_QUESTION: "reason_shape", Reason.NO_FIGURE: "reason_shape"}
 
 
 def answer(turn: int, result: AskResult) -> str:

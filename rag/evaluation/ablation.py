@@ -344,7 +344,8 @@ def render(result: dict[str, Any]) -> str:
             f"| {name} | {_f(row['key_facts'])} | {_f(ratio, 2) + '×' if ratio else '—'} | "
             f"{_f(row.get('key_facts_half'))} | {_f(row.get('token_f1'))} | "
             f"{_f(row['near_topic_refusal'])} | {_f(row['unanswerable_refusal'])} | {_f(row['false_refusal'])} | "
-            f"{_f(row.get('wrong_answers'))} | {_f(row['right_article'])} | {_f(row['support_precision'])} | {_f(row.get('short_answers'))} | "
+            f"{_f(row.get('wrong_answers'))} | {_f(row['right_article'])} | {_f(row['support_precision'])} | "
+            f"{_f(row.get('short_answers'))} | "
             f"{_f(row['prompt_tokens_p50'], 0)} | {_f(row['first_token_p50'], 2)} | "
             f"{_f(row.get('prompt_tok_s_p50'), 0)} |"
         )
