@@ -129,7 +129,8 @@ def chat_completion(result: AskResult, created: int, completion_id: str) -> dict
         "id": completion_id, "object": "chat.completion", "created": created, "model": MODEL_ID,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": result.answer}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.generated_tokens,
-                  "total_tokens": result.prompt_tokens + result.generated_tokens},
+                  "total_tokens": result.prompt_tokens + result.generated_tokens,
+                  "prompt_tokens_details": {"cached_tokens": result.cached_prompt_tokens}},
         "citations": [c.to_dict() for c in result.citations],
         "refused": result.refused, "refusal_reason": result.refusal_reason,
     }

@@ -81,6 +81,8 @@ def test_openai_client_gets_the_answer_and_top_level_citations(server: str) -> N
     citations = reply.model_extra["citations"]
     assert content and isinstance(citations, list)
     assert all(f"[{c['n']}]" in content and c["url"] and c["title"] for c in citations)
+    # usage as OpenAI reports it, with the prompt tokens llama.cpp kept from the previous prompt
+    assert 0 <= reply.usage.prompt_tokens_details.cached_tokens <= reply.usage.prompt_tokens
     if not reply.model_extra["refused"]:
         assert citations, "an answer from the small model still gets its sources placed by code"
 

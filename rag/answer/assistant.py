@@ -366,7 +366,8 @@ class Assistant:
         result = AskResult(
             answer=checked.text, refused=False, citations=checked.citations, timings=timings,
             invalid_markers=checked.invalid_markers, uncited=decision.uncited, raw_answer=raw,
-            prompt_tokens=report.prompt_tokens or 0, generated_tokens=report.completion_tokens or 0,
+            prompt_tokens=report.prompt_tokens or 0, cached_prompt_tokens=report.cached_tokens or 0,
+            generated_tokens=report.completion_tokens or 0,
             signals=signals, attribution=stats, **base,
         )
         if not decision.answer:

@@ -73,6 +73,7 @@ class AskResult:
     invalid_markers: list[int] = field(default_factory=list)
     standalone_question: str | None = None
     prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0  # of prompt_tokens, those the model kept from its previous prompt (not read again)
     generated_tokens: int = 0
     raw_answer: str = ""  # what the model wrote, before verification
     signals: Signals | None = None  # what the policy decided on (None: refused before any was measured)

@@ -42,9 +42,10 @@ def make_embedder(settings: Settings) -> Embedder:
     return _build("embedder", EMBEDDERS, choose_embedder(settings), settings)
 
 
-def make_generator(settings: Settings) -> Generator:
-    """The generator the settings choose (a local GGUF loaded lazily, or a client for a model server)."""
-    return _build("generator", GENERATORS, choose_generator(settings), settings)
+def make_generator(settings: Settings, own: bool = False) -> Generator:
+    """The generator the settings choose (a local GGUF loaded lazily, or a client for a model server); `own`: not
+    the process's shared one, so its context (and llama.cpp's cache of the previous prompt) is its own."""
+    return _build("generator", GENERATORS, choose_generator(settings), settings, shared=not own)
 
 
 def make_store(settings: Settings) -> Store:

@@ -4,6 +4,11 @@ Generation is the cost, so each evidence mode ("sentences", "chunks") is generat
 gate off, recording the policy's signals; attribution on/off and gate on/off are then re-applied to that one
 generation through the same `Assistant.verify` and `decide` the live path uses. The baseline (PrivateGPT's
 default recipe) is generated separately. Every row of the table comes from the same run.
+
+Each recipe (the baseline, each evidence mode) has a generator of its own, as it would in a session of its own:
+llama.cpp keeps the recipe's previous prompt, so the fixed instructions that open every prompt are read once, not
+for every question. (On one shared model the recipes took turns and every prompt was read from its first token,
+which is how no user runs either.) "prompt tokens reused" is that prefix; prompt tokens/s counts only tokens read.
 """
 
 from __future__ import annotations
@@ -118,16 +123,19 @@ def derive(assistant: Any, generated: Any, q: Question, v: Variant, policy: Poli
 
 
 def prompt_rate(r: Any) -> float | None:
-    """Prompt tokens per second of this answer: its prompt over the time from retrieval to the first token."""
+    """Prompt tokens read per second for this answer: the prompt, less the tokens reused from the previous one,
+    over the time from retrieval to the first token."""
     t = r.timings
-    if not r.prompt_tokens or t.first_token is None or t.retrieval is None or t.first_token <= t.retrieval:
+    read = (r.prompt_tokens or 0) - (getattr(r, "cached_prompt_tokens", 0) or 0)
+    if read <= 0 or t.first_token is None or t.retrieval is None or t.first_token <= t.retrieval:
         return None
-    return r.prompt_tokens / (t.first_token - t.retrieval)
+    return read / (t.first_token - t.retrieval)
 
 
 def score(q: Question, r: Any) -> dict[str, Any]:
     """The table's per-question measures."""
     s: dict[str, Any] = {"refused": bool(r.refused), "prompt_tokens": r.prompt_tokens or None,
+                         "cached_tokens": r.cached_prompt_tokens if r.prompt_tokens else None,
                          "first_token_s": r.timings.first_token, "prompt_tok_s": prompt_rate(r)}
     if not r.refused:
         s["short_answer"] = len(answer_tokens(r.answer, drop_stopwords=False)) <= SHORT_ANSWER_WORDS
@@ -168,6 +176,7 @@ def summarise(questions: list[Question], scores: list[dict[str, Any]]) -> dict[s
         "right_article": mean(flat("right_article")),
         "support_precision": mean(flat("support_ok")),
         "prompt_tokens_p50": percentile([s["prompt_tokens"] for s in scores], 50),
+        "cached_tokens_p50": percentile([s.get("cached_tokens") for s in scores], 50),
         "first_token_p50": percentile([s["first_token_s"] for s in scores], 50),
         "prompt_tok_s_p50": percentile([s.get("prompt_tok_s") for s in scores], 50),
         "n_answerable": len(answerable), "n_near_topic": len(near), "n_unanswerable": len(unanswerable),
@@ -182,11 +191,16 @@ def run(settings: Settings, questions: list[Question], chosen: list[Variant], ou
     from rag.evaluation.baseline import naive_answer
     from rag.assemble import make_assistant
 
+    from rag.backends.factory import make_generator
+
     modes = sorted({v.generation for v in chosen})
-    assistants = {m: make_assistant(settings.model_copy(update={"evidence": m[0], "prompt_style": m[1]}))
-                  for m in modes if m[0] != "naive"}
+    assistants = {m: make_assistant(settings.model_copy(update={"evidence": m[0], "prompt_style": m[1]}),
+                                    own_generator=True) for m in modes if m[0] != "naive"}
     any_assistant = next(iter(assistants.values())) if assistants else make_assistant(settings)
-    any_assistant.warm_up()
+    naive_generator = make_generator(settings, own=True)  # each recipe keeps its own previous prompt
+    for a in assistants.values():
+        a.warm_up()
+    getattr(naive_generator, "warm_up", lambda: None)()
     policy = any_assistant.policy
     scores: dict[str, list[dict[str, Any]]] = {v.name: [] for v in chosen}
     out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +211,7 @@ def run(settings: Settings, questions: list[Question], chosen: list[Variant], ou
             for m in modes:
                 if m[0] == "naive":
                     a = any_assistant
-                    generated[m] = naive_answer(a.index, a.embedder, a.generator, q.question,
+                    generated[m] = naive_answer(a.index, a.embedder, naive_generator, q.question,
                                                 settings.max_tokens)
                 else:
                     generated[m] = assistants[m].ask(q.question, gate=False, record_check=True)
@@ -319,7 +333,7 @@ def table_from_logs(logs: list[Path], policy: Policy | None = None,
             twin = _twin(n, v, r["variants"]) if policy is not None else None
             if twin:
                 v = regate(v, r["variants"][twin], policy)
-            scores[n].append({k: v.get(k) for k in ("refused", "prompt_tokens", "first_token_s", "prompt_tok_s", "key_facts",
+            scores[n].append({k: v.get(k) for k in ("refused", "prompt_tokens", "cached_tokens", "first_token_s", "prompt_tok_s", "key_facts",
                                                     "key_facts_half", "token_f1", "short_answer")}
                              | {k: v[k] for k in ("right_article", "support_ok") if k in v})
     return {n: summarise(questions, scores[n]) for n in names}
@@ -335,9 +349,9 @@ def render(result: dict[str, Any]) -> str:
     base = next((row for name, row in table.items() if name.startswith("naive")), None)
     head = ("| variant | key facts | vs baseline | key facts (half the words) | token F1 | near-topic refusal "
             "| all-unanswerable refusal | false refusal | wrong answers shown | citation → right article "
-            "| supporting sentence precision | answers ≤ 3 words | prompt tokens (p50) | first token s (p50) "
-            "| prompt tok/s (p50) |")
-    lines = [head, "|" + "---|" * 15]
+            "| supporting sentence precision | answers ≤ 3 words | prompt tokens (p50) "
+            "| prompt tokens reused (p50) | first token s (p50) | prompt tok/s (p50) |")
+    lines = [head, "|" + "---|" * 16]
     for name, row in table.items():
         ratio = (row["key_facts"] / base["key_facts"]) if base and base["key_facts"] and row["key_facts"] is not None else None
         lines.append(
@@ -346,7 +360,8 @@ def render(result: dict[str, Any]) -> str:
             f"{_f(row['near_topic_refusal'])} | {_f(row['unanswerable_refusal'])} | {_f(row['false_refusal'])} | "
             f"{_f(row.get('wrong_answers'))} | {_f(row['right_article'])} | {_f(row['support_precision'])} | "
             f"{_f(row.get('short_answers'))} | "
-            f"{_f(row['prompt_tokens_p50'], 0)} | {_f(row['first_token_p50'], 2)} | "
+            f"{_f(row['prompt_tokens_p50'], 0)} | {_f(row.get('cached_tokens_p50'), 0)} | "
+            f"{_f(row['first_token_p50'], 2)} | "
             f"{_f(row.get('prompt_tok_s_p50'), 0)} |"
         )
     if result.get("sweep"):

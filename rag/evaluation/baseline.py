@@ -83,6 +83,7 @@ def naive_answer(index: StoreReader, embedder: Embedder, generator: Generator, q
         timings=Timings(retrieval=round(retrieval, 4), first_token=round(first, 4) if first else None,
                         total=round(time.perf_counter() - t0, 4)),
         model={"generator": generator.name, "recipe": "privategpt-0.6-default"}, language=language,
-        prompt_tokens=report.prompt_tokens or 0, generated_tokens=report.completion_tokens or 0,
+        prompt_tokens=report.prompt_tokens or 0, cached_prompt_tokens=report.cached_tokens or 0,
+        generated_tokens=report.completion_tokens or 0,
         raw_answer=answer,
     )

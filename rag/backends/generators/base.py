@@ -17,13 +17,16 @@ class GenerationReport:
     the first token of any of them, read at the first generated position (None when the backend cannot tell).
     With `ban_below` set, a watched text may not start the answer when `p_watch` is below it: the model is more
     likely to answer than to refuse, so it writes its likeliest answer. `banned` says a watched token was the
-    likeliest first token and was set aside (the answer differs from the greedy one)."""
+    likeliest first token and was set aside (the answer differs from the greedy one). `cached_tokens` is how many of
+    the prompt's tokens the backend reused from its previous prompt instead of reading them again (llama.cpp keeps
+    the longest common prefix; None when the backend cannot tell)."""
 
     watch: list[str] = field(default_factory=list)
     p_watch: float | None = None
     ban_below: float | None = None
     banned: bool = False
     prompt_tokens: int | None = None
+    cached_tokens: int | None = None
     completion_tokens: int | None = None
 
 

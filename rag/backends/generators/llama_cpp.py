@@ -87,6 +87,17 @@ class FirstTokenProbe:
         return scores
 
 
+def reused_prefix(before: list[int], now: list[int]) -> int:
+    """Prompt tokens llama.cpp kept from the previous call: the common prefix, less the one it reads again to
+    refresh the logits when the whole prompt was cached."""
+    n = 0
+    for a, b in zip(before, now):
+        if a != b:
+            break
+        n += 1
+    return max(0, min(n, len(now) - 1))
+
+
 class LlamaCppGenerator:
     """A GGUF model run in this process by llama.cpp, loaded on first use. One generation at a time."""
 
@@ -171,6 +182,7 @@ class LlamaCppGenerator:
                  if report is not None and report.watch else None)
         pieces: list[str] = []
         with self.lock:
+            before = self.llm._input_ids.tolist()  # what the context holds from the previous call
             chunks = self.llm.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=self.top_p,
                 repeat_penalty=self.repeat_penalty, stream=True, seed=0,
@@ -180,6 +192,8 @@ class LlamaCppGenerator:
                 for chunk in chunks:
                     piece = chunk["choices"][0]["delta"].get("content")
                     if piece:
+                        if report is not None and report.cached_tokens is None:
+                            report.cached_tokens = reused_prefix(before, self.llm._input_ids.tolist())
                         if report is not None and probe is not None and report.p_watch is None:
                             report.p_watch = probe.p
                         pieces.append(piece)
