@@ -193,7 +193,10 @@ class LlamaCppGenerator:
                     piece = chunk["choices"][0]["delta"].get("content")
                     if piece:
                         if report is not None and report.cached_tokens is None:
-                            report.cached_tokens = reused_prefix(before, self.llm._input_ids.tolist())
+                            # the prompt as read: exact, or one over when the first piece took two tokens
+                            prompt = self.llm._input_ids.tolist()
+                            report.prompt_tokens = len(prompt)
+                            report.cached_tokens = reused_prefix(before, prompt)
                         if report is not None and probe is not None and report.p_watch is None:
                             report.p_watch = probe.p
                         pieces.append(piece)
@@ -202,7 +205,7 @@ class LlamaCppGenerator:
                 if report is not None:
                     report.p_watch = probe.p if probe is not None else None
                     report.banned = probe is not None and probe.banned
-                    report.prompt_tokens = self.prompt_tokens(messages)
+                    report.prompt_tokens = report.prompt_tokens or self.prompt_tokens(messages)
                     report.completion_tokens = self.count_tokens("".join(pieces).strip())
 
 
