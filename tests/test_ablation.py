@@ -137,7 +137,8 @@ def test_prompt_rate_is_the_prompt_read_over_the_time_from_retrieval_to_the_firs
     assert rate(NS(prompt_tokens=300, timings=Timings(retrieval=0.5, first_token=None))) is None  # refused before
     assert rate(NS(prompt_tokens=0, timings=Timings(retrieval=0.5, first_token=1.0))) is None
     # tokens kept from the previous prompt were not read: only the rest count
-    assert rate(NS(prompt_tokens=300, cached_prompt_tokens=100, timings=Timings(retrieval=0.5, first_token=2.5))) == 100
+    assert rate(NS(prompt_tokens=300, cached_prompt_tokens=100,
+                   timings=Timings(retrieval=0.5, first_token=2.5))) == 100
     table = ablation.render({"table": {"naive": {"key_facts": 0.5, "near_topic_refusal": None,
                                                  "unanswerable_refusal": 0.1, "false_refusal": 0.0,
                                                  "right_article": 0.5, "support_precision": 0.5,
@@ -145,7 +146,8 @@ def test_prompt_rate_is_the_prompt_read_over_the_time_from_retrieval_to_the_firs
                                                  "first_token_p50": 2.0,
                                                  "prompt_tok_s_p50": 140.0, "n_answerable": 1,
                                                  "n_near_topic": 0, "n_unanswerable": 1}}, "questions": 2})
-    assert "| prompt tok/s (p50) |" in table.splitlines()[0] and table.splitlines()[2].endswith("| 280 | 49 | 2.00 | 140 |")
+    assert "| prompt tok/s (p50) |" in table.splitlines()[0]
+    assert table.splitlines()[2].endswith("| 280 | 49 | 2.00 | 140 |")
 
 
 def test_wrong_answers_shown_counts_answers_that_are_not_right_and_not_refusals() -> None:

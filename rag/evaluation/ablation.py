@@ -188,10 +188,9 @@ def run(settings: Settings, questions: list[Question], chosen: list[Variant], ou
     """Ask every question once per evidence mode (and the baseline), derive every variant, write the table."""
     from tqdm import tqdm
 
-    from rag.evaluation.baseline import naive_answer
     from rag.assemble import make_assistant
-
     from rag.backends.factory import make_generator
+    from rag.evaluation.baseline import naive_answer
 
     modes = sorted({v.generation for v in chosen})
     assistants = {m: make_assistant(settings.model_copy(update={"evidence": m[0], "prompt_style": m[1]}),
@@ -333,8 +332,9 @@ def table_from_logs(logs: list[Path], policy: Policy | None = None,
             twin = _twin(n, v, r["variants"]) if policy is not None else None
             if twin:
                 v = regate(v, r["variants"][twin], policy)
-            scores[n].append({k: v.get(k) for k in ("refused", "prompt_tokens", "cached_tokens", "first_token_s", "prompt_tok_s", "key_facts",
-                                                    "key_facts_half", "token_f1", "short_answer")}
+            scores[n].append({k: v.get(k) for k in ("refused", "prompt_tokens", "cached_tokens", "first_token_s",
+                                                    "prompt_tok_s", "key_facts", "key_facts_half", "token_f1",
+                                                    "short_answer")}
                              | {k: v[k] for k in ("right_article", "support_ok") if k in v})
     return {n: summarise(questions, scores[n]) for n in names}
 

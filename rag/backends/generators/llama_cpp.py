@@ -167,6 +167,10 @@ class LlamaCppGenerator:
         """Approximate prompt size in tokens (message contents plus template overhead)."""
         return sum(self.count_tokens(m["content"]) + 4 for m in messages)
 
+    def _context_tokens(self) -> list[int]:
+        """The tokens llama.cpp's context holds now (its KV cache)."""
+        return self.llm.input_ids[: self.llm.n_tokens].tolist()
+
     def first_tokens(self, texts: list[str]) -> list[int]:
         """The first token of each text (how the model would start writing it)."""
         ids = {self.llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)[0] for t in texts if t}
@@ -182,7 +186,7 @@ class LlamaCppGenerator:
                  if report is not None and report.watch else None)
         pieces: list[str] = []
         with self.lock:
-            before = self.llm._input_ids.tolist()  # what the context holds from the previous call
+            before = self._context_tokens()  # what the context holds from the previous call
             chunks = self.llm.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=self.top_p,
                 repeat_penalty=self.repeat_penalty, stream=True, seed=0,
@@ -194,7 +198,7 @@ class LlamaCppGenerator:
                     if piece:
                         if report is not None and report.cached_tokens is None:
                             # the prompt as read: exact, or one over when the first piece took two tokens
-                            prompt = self.llm._input_ids.tolist()
+                            prompt = self._context_tokens()
                             report.prompt_tokens = len(prompt)
                             report.cached_tokens = reused_prefix(before, prompt)
                         if report is not None and probe is not None and report.p_watch is None:
