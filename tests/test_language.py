@@ -47,3 +47,11 @@ def test_other_languages_whatever_the_script_are_not_supported(text: str) -> Non
 ])
 def test_short_indonesian_and_english_questions_are_never_rejected(text: str, code: str) -> None:
     assert detect_language(text) == code
+
+
+def test_text_language_reads_indonesian_and_english_text_and_defaults_to_indonesian() -> None:
+    from rag.answer.language import text_language
+
+    assert text_language("Vietnam dan Indonesia menandatangani nota kesepahaman kerja sama keamanan siber.") == "id"
+    assert text_language("Vietnam and Indonesia signed a memorandum of understanding on cyber security.") == "en"
+    assert text_language("   ") == "id"

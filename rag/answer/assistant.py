@@ -33,9 +33,16 @@ from rag.backends.generators.base import GenerationReport, Generator
 from rag.backends.stores.base import Store, StoreReader
 from rag.access.audit import Actor, cli_actor
 from rag.ingest.run import IngestReport, check_compatible, ingest, remove_articles
-from rag.answer.language import REFUSAL, SUPPORTED, UNSUPPORTED_REPLY, detect_language
+from rag.answer.language import REFUSAL, SUPPORTED, UNSUPPORTED_REPLY, detect_language, text_language
 from rag.answer.policy import Decision, Policy, Reason, Signals, decide
-from rag.answer.prompt import CHECK_OPTIONS, as_seen, build_messages, check_messages, claim_messages
+from rag.answer.prompt import (
+    CHECK_OPTIONS,
+    as_seen,
+    build_messages,
+    check_messages,
+    claim_messages,
+    instruction_messages,
+)
 from rag.answer.retrieve import Retrieval, retrieve
 from rag.answer.shape import lacks_figure, repeats_question
 from rag.settings import Settings
@@ -138,13 +145,23 @@ class Assistant:
         """Names of the configured generator and embedder."""
         return {"generator": self.generator.name, "embedder": self.embedder.name}
 
-    def warm_up(self) -> None:
-        """Load the index and both models now rather than on the first question."""
+    def warm_up(self, prime: bool = True) -> None:
+        """Load the index and both models now rather than on the first question; with prime, also read the answer
+        prompt's fixed instructions (in the collection's language), so the first question reads only its own part,
+        as every later one does."""
         _ = self.index
         self.embedder.embed_query("warm up")
         warm = getattr(self.generator, "warm_up", None)
         if warm:
             warm()
+        read = getattr(self.generator, "prime", None)
+        if prime and read:
+            read(instruction_messages(self.collection_language(), self.settings.prompt_style))
+
+    def collection_language(self, sample: int = 30) -> str:
+        """'id' or 'en': the language most of the newest articles' titles are written in."""
+        titles = [m.get("title") or "" for m in self.index.article_list()[:sample]]
+        return text_language(". ".join(titles))
 
     def retrieve(self, question: str, top_k: int | None = None) -> Retrieval:
         """Hybrid retrieval for a question (validated first)."""

@@ -201,13 +201,9 @@ def check_names(answer: str, sources: list[str], same_language: bool) -> NameChe
 
 def evidence_language(passages: list) -> str:
     """'id' or 'en': the language most of the evidence is written in (py3langid on its text)."""
-    from rag.answer.language import _langid
+    from rag.answer.language import text_language
 
-    text = " ".join(p.text for p in passages)[:2000]
-    if not text.strip():
-        return "id"
-    code, _ = _langid().classify(text)
-    return "en" if code == "en" else "id"
+    return text_language(" ".join(p.text for p in passages)[:2000])
 
 
 def question_subjects(question: str, same_language: bool = True) -> list[str]:

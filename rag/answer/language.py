@@ -46,6 +46,14 @@ def _langid():  # noqa: ANN202 - the third-party identifier object
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def text_language(text: str) -> str:
+    """'id' or 'en': the supported language a text (not a question) is mostly written in, by py3langid; 'id' when empty."""
+    if not text.strip():
+        return "id"
+    code, _ = _langid().classify(text[:2000])
+    return "en" if code == "en" else "id"
+
+
 _LATIN_MAX = 0x24F  # Basic Latin to Latin Extended-B: the letters Indonesian and English are written in
 # Letters of Vietnamese (and no other language written with this alphabet uses them): ă â đ ê ô ơ ư and the
 # tone marks stacked on vowels (ạ ả ấ ầ ẩ ẫ ậ ...), Latin Extended Additional U+1EA0-U+1EF9.

@@ -101,6 +101,12 @@ def build_messages(question: str, passages: list[Passage], language: str, style:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+def instruction_messages(language: str, style: str = "plain") -> list[dict[str, str]]:
+    """The messages of a question with no context and no question: the instructions every prompt in this language
+    and style opens with, which a model context can read once, before the first question (Assistant.warm_up)."""
+    return build_messages("", [], language, style)
+
+
 def check_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     """The answerability check for an answer prompt: the same system message, the question with the check."""
     system, user = messages[0], messages[-1]

@@ -3,7 +3,7 @@
 Usage (offline; builds its own temporary index of seeds/ unless --index-dir is given):
 
     .venv/bin/python -m rag.evaluation.benchmark [--quick] [--out eval/bench-results] [--generator NAME]
-        [--sizes 10000,100000] [--index-dir DIR] [--skip ingest,retrieval,answer,cold_start]
+        [--sizes 10000,100000] [--index-dir DIR] [--skip ingest,retrieval,answer,cold_start,first_question]
 
 (`.venv/bin/python eval/benchmark.py` runs the same thing.)
 
@@ -19,6 +19,8 @@ What is measured (ours | baseline):
 - ingest (in a child process, cold, into a temporary index): chunks/s of `ingest()` | embedding the same chunk texts
   alone; no-change re-ingest | reading and hashing the files; peak memory (maxrss) | maxrss after loading the embedder.
 - cold start: a `rag ask --json` process from start to its answer | the same question in this warm process.
+- first question: a new model context warmed up as the chat page and `rag serve` do (the instructions read at
+  start-up) | the same without that, both asking the same question first; time to first token, prompt tokens read.
 
 `--quick` runs each measurement fewer times (a smoke run). Numbers from a shared CPU are noisy: see load_avg_* in
 bench.json.
@@ -428,6 +430,50 @@ def bench_cold_start(assistant: Any, question: str, runs: int, warmup: int) -> d
     }
 
 
+def first_question(settings: Settings, question: str, prime: bool) -> dict[str, float]:
+    """A new assistant on a model context of its own, warmed up (with or without reading the instructions), asks
+    its first question: seconds to the first token from the caller, prompt tokens read and reused."""
+    import gc
+
+    from rag.answer.events import Done, Token
+    from rag.assemble import make_assistant
+
+    assistant = make_assistant(settings, own_generator=True)
+    t0 = time.perf_counter()
+    assistant.warm_up(prime=prime)
+    warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    first, result = None, None
+    for event in assistant.ask_stream(question, gate=False):  # timed to the first token whatever the gate says
+        if isinstance(event, Token) and first is None:
+            first = time.perf_counter() - t0
+        elif isinstance(event, Done):
+            result = event.result
+    if result is None or first is None:
+        raise RuntimeError(f"{question!r} was refused before generation; pick an answerable question")
+    read = result.prompt_tokens - result.cached_prompt_tokens
+    del assistant
+    gc.collect()  # the context's KV cache goes before the next one is made
+    return {"warm_up_s": warm, "first_token_s": first, "prompt_tokens": result.prompt_tokens,
+            "reused_tokens": result.cached_prompt_tokens, "read_tokens": read,
+            "prompt_tokens_per_s": read / (first - result.timings.retrieval) if first > result.timings.retrieval else None}
+
+
+def bench_first_question(settings: Settings, questions: list[str], runs: int) -> dict[str, Any]:
+    """The first question after start-up, with the instructions read at warm-up (ours) or not (baseline),
+    alternating which goes first so a drifting CPU favours neither."""
+    ours: list[dict[str, float]] = []
+    base: list[dict[str, float]] = []
+    for r in range(runs):
+        for i, q in enumerate(questions):
+            for prime in ((True, False) if (r + i) % 2 == 0 else (False, True)):
+                (ours if prime else base).append(first_question(settings, q, prime))
+    keys = ("warm_up_s", "first_token_s", "prompt_tokens", "reused_tokens", "read_tokens", "prompt_tokens_per_s")
+    med = lambda xs: {k: median([x[k] for x in xs if x[k] is not None]) for k in keys}  # noqa: E731
+    return {"questions": len(questions), "runs": runs, "ours": med(ours), "baseline": med(base),
+            "samples": {"ours": ours, "baseline": base}}
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -495,6 +541,19 @@ def markdown_table(res: dict[str, Any]) -> str:
                      _f(c["warm_s"], " s"), _ratio(c["cold_wall_s"], c["warm_s"]), str(c["runs"]),
                      f"baseline: same question in a warm process; {_f(c['cold_startup_s'], ' s')} of the cold "
                      "time passed before the ask began (imports, settings); model loading happens inside the ask"])
+    if "first_question" in res:
+        f = res["first_question"]
+        o, b = f["ours"], f["baseline"]
+        n = f"{f['runs']}×{f['questions']}q"
+        rows += [
+            ["first question after start-up: time to first token", _f(o["first_token_s"], " s"),
+             _f(b["first_token_s"], " s"), _ratio(o["first_token_s"], b["first_token_s"]), n,
+             f"baseline: warm-up without reading the instructions; prompt ≈{_f(o['prompt_tokens'], '', 0)} tok, "
+             f"{_f(o['reused_tokens'], '', 0)} / {_f(b['reused_tokens'], '', 0)} reused; prompt processing "
+             f"≈{_f(o['prompt_tokens_per_s'], '', 0)} / {_f(b['prompt_tokens_per_s'], '', 0)} tok/s"],
+            ["first question after start-up: warm-up", _f(o["warm_up_s"], " s"), _f(b["warm_up_s"], " s"),
+             _ratio(o["warm_up_s"], b["warm_up_s"]), n, "model load plus, for ours, reading the instructions"],
+        ]
     for name, error in res.get("errors", {}).items():
         rows.append([f"{name}: FAILED", "–", "–", "–", "–", error.replace("|", "/").replace("\n", " ")[:200]])
     header = ["measurement", "ours (median)", "baseline (median)", "ours/baseline", "runs", "notes"]
@@ -520,7 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--generator", default=None, help="generator to benchmark (default: the configured one)")
     p.add_argument("--index-dir", type=Path, default=None, help="use this seed index instead of a fresh temp one")
     p.add_argument("--sizes", default="10000,100000", help="synthetic collection sizes in chunks")
-    p.add_argument("--skip", default="", help="comma-separated parts to skip: ingest,retrieval,answer,cold_start")
+    p.add_argument("--skip", default="",
+                   help="comma-separated parts to skip: ingest,retrieval,answer,cold_start,first_question")
     p.add_argument("--child-ingest", nargs=2, metavar=("INDEX_DIR", "SEEDS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child_ingest:
@@ -572,6 +632,8 @@ def main(argv: list[str] | None = None) -> int:
                                                runs=1 if quick else 2, warmup=1))
         section("cold_start", lambda: bench_cold_start(assistant, questions[COLD_START_QUESTION].question,
                                                        runs=1 if quick else 3, warmup=0 if quick else 1))
+        section("first_question", lambda: bench_first_question(
+            settings, [questions[i].question for i in ids], runs=1 if quick else 3))
     finally:
         if not args.index_dir:
             shutil.rmtree(tmp, ignore_errors=True)

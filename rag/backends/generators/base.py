@@ -32,7 +32,10 @@ class GenerationReport:
 
 @runtime_checkable
 class Generator(Protocol):
-    """A chat model that streams its answer."""
+    """A chat model that streams its answer.
+
+    Optional, looked up with getattr: `warm_up()` loads the model now; `prime(messages)` reads a prompt into a model
+    context that keeps it, so later prompts with the same start read only the rest (llama.cpp in this process)."""
 
     name: str
 
