@@ -47,7 +47,7 @@ def _langid():  # noqa: ANN202 - the third-party identifier object
 
 
 def text_language(text: str) -> str:
-    """'id' or 'en': the supported language a text (not a question) is mostly written in, by py3langid; 'id' when empty."""
+    """'id' or 'en': the supported language a text (not a question) is mostly in, by py3langid ('id' when empty)."""
     if not text.strip():
         return "id"
     code, _ = _langid().classify(text[:2000])

@@ -452,11 +452,12 @@ def first_question(settings: Settings, question: str, prime: bool) -> dict[str, 
     if result is None or first is None:
         raise RuntimeError(f"{question!r} was refused before generation; pick an answerable question")
     read = result.prompt_tokens - result.cached_prompt_tokens
+    reading = first - result.timings.retrieval  # seconds from the end of retrieval to the first token
     del assistant
     gc.collect()  # the context's KV cache goes before the next one is made
     return {"warm_up_s": warm, "first_token_s": first, "prompt_tokens": result.prompt_tokens,
             "reused_tokens": result.cached_prompt_tokens, "read_tokens": read,
-            "prompt_tokens_per_s": read / (first - result.timings.retrieval) if first > result.timings.retrieval else None}
+            "prompt_tokens_per_s": read / reading if reading > 0 else None}
 
 
 def bench_first_question(settings: Settings, questions: list[str], runs: int) -> dict[str, Any]:

@@ -212,7 +212,6 @@ class LlamaCppGenerator:
                     report.prompt_tokens = report.prompt_tokens or self.prompt_tokens(messages)
                     report.completion_tokens = self.count_tokens("".join(pieces).strip())
 
-
     def prime(self, messages: Messages) -> int:
         """Read a prompt into the context without answering it (one token is generated and dropped), so the next
         prompt that starts the same way reads only what follows; returns the tokens the context now holds."""
