@@ -21,6 +21,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from rag.answer.language import text_language
 from rag.text import MONTHS, is_marker, stopwords, strip_markers
 
 _NUMBER = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*(?!\d)")
@@ -201,9 +202,7 @@ def check_names(answer: str, sources: list[str], same_language: bool) -> NameChe
 
 def evidence_language(passages: list) -> str:
     """'id' or 'en': the language most of the evidence is written in (py3langid on its text)."""
-    from rag.answer.language import text_language
-
-    return text_language(" ".join(p.text for p in passages)[:2000])
+    return text_language(" ".join(p.text for p in passages))
 
 
 def question_subjects(question: str, same_language: bool = True) -> list[str]:

@@ -212,13 +212,12 @@ class LlamaCppGenerator:
                     report.prompt_tokens = report.prompt_tokens or self.prompt_tokens(messages)
                     report.completion_tokens = self.count_tokens("".join(pieces).strip())
 
-    def prime(self, messages: Messages) -> int:
+    def prime(self, messages: Messages) -> None:
         """Read a prompt into the context without answering it (one token is generated and dropped), so the next
-        prompt that starts the same way reads only what follows; returns the tokens the context now holds."""
+        prompt that starts the same way reads only what follows."""
         with self.lock:
             for _ in self.llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, stream=True):
                 pass
-            return len(self._context_tokens())
 
     def choose(self, messages: Messages, options: dict[str, list[str]]) -> dict[str, float] | None:
         """One greedy step: each option's probability by the first tokens of its spellings, normalised."""
